@@ -1,0 +1,5 @@
+"""`python -m memcglang`."""
+
+from memcglang.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""The `v1` model: "mm: memcontrol: naturalize charge lifetime" as posted on 30 April 2014.
+
+Patches 1-9 as sent (SEMANTICS §2.12), with the PCG flag values taken as the masks the code
+meant: root charged, PCG_MEMSW always set at commit, statistics inside commit_charge (so
+migration churns them), the old page keeping PCG_USED after migration, both pages asserted
+off the LRU in mem_cgroup_migrate, no readahead check in mem_cgroup_swapout, per-task
+uncharge_start/end windows where 3.16 had them, and page-by-page uncharge.
+"""
+
+from __future__ import annotations
+
+from memcglang.engine.memcg.base import MemcgModel
+from memcglang.engine.state import PCG_MEM, PCG_MEMSW, PCG_USED, PG_lru, MemCgroup, Page, Window
+
+
+class V1(MemcgModel):
+    name = "v1"
+    root_charged = True
+    thp_attempts = MemcgModel.base_attempts  # THP charges use GFP_KERNEL with oom = false
+    migrate_point = "after_remap"
+    has_windows = True
+    old_page_keeps_anon_mapping = True
+
+    def commit_flags(self) -> int:
+        return PCG_USED | PCG_MEM | PCG_MEMSW  # even with swap accounting off (fixed 20 Jun 2014)
+
+    def _commit_charge(self, page: Page, memcg: MemCgroup, lrucare: bool) -> None:
+        """commit_charge (static) as posted: the statistics are updated in here."""
+        super()._commit_charge(page, memcg, lrucare)
+        self.charge_statistics(memcg, page, page.nr)
+
+    def after_commit(self, page: Page, memcg: MemCgroup) -> None:
+        """Nothing: v1's commit_charge already did the statistics."""
+
+    # -- uncharge ---------------------------------------------------------------------------
+    def window(self, thread: str) -> Window:
+        return self.mm.window(thread)
+
+    def uncharge(self, page: Page) -> None:
+        """mem_cgroup_uncharge (v1): clear pc, statistics now, counters now or at uncharge_end."""
+        if not page.pc_flags & PCG_USED:
+            return
+        mm = self.mm
+        flags, memcg, nr = page.pc_flags, page.pc_memcg, page.nr
+        mm.call("mem_cgroup_uncharge", page.name)
+        self.j.w(page, "pc_flags", 0)
+        self.charge_statistics(memcg, page, -nr)
+        if not flags & (PCG_MEM | PCG_MEMSW):
+            return  # an old page after migration: statistics only
+        win = mm.windows.get(mm.thread)
+        if win is not None and win.depth > 0:
+            w = self.j.w
+            if win.memcg is None:
+                w(win, "memcg", memcg)
+            if nr == 1 and win.memcg is memcg:
+                if flags & PCG_MEM:
+                    w(win, "nr_pages", win.nr_pages + 1)
+                if flags & PCG_MEMSW:
+                    w(win, "memsw_nr_pages", win.memsw_nr_pages + 1)
+                return
+        if flags & PCG_MEM:
+            self.uncharge_counter(memcg.res, nr)
+        if flags & PCG_MEMSW:
+            self.uncharge_counter(memcg.memsw, nr)
+
+    def uncharge_list(self, pages: list[Page]) -> None:
+        """v1 has no list API: release_pages and shrink_page_list uncharge page by page."""
+        for page in pages:
+            self.uncharge(page)
+
+    def uncharge_start(self, thread: str) -> None:
+        """mem_cgroup_uncharge_start: nestable; the outermost start resets the batch."""
+        win = self.window(thread)
+        w = self.j.w
+        self.mm.call("mem_cgroup_uncharge_start")
+        w(win, "depth", win.depth + 1)
+        if win.depth == 1:
+            w(win, "memcg", None)
+            w(win, "nr_pages", 0)
+            w(win, "memsw_nr_pages", 0)
+
+    def uncharge_end(self, thread: str) -> None:
+        """mem_cgroup_uncharge_end: the outermost end uncharges what the batch held back."""
+        win = self.mm.windows.get(thread)
+        if win is None or win.depth == 0:
+            return
+        w = self.j.w
+        self.mm.call("mem_cgroup_uncharge_end")
+        w(win, "depth", win.depth - 1)
+        if win.depth or win.memcg is None:
+            return
+        memcg = win.memcg
+        if win.nr_pages or win.memsw_nr_pages:
+            self.cost.batches += 1
+        if win.nr_pages:
+            self.uncharge_counter(memcg.res, win.nr_pages)
+        if win.memsw_nr_pages:
+            self.uncharge_counter(memcg.memsw, win.memsw_nr_pages)
+        w(win, "nr_pages", 0)
+        w(win, "memsw_nr_pages", 0)
+        w(win, "memcg", None)
+
+    # -- swap -------------------------------------------------------------------------------
+    def swapout(self, page: Page, entry) -> None:
+        """mem_cgroup_swapout as posted: no readahead check, no PCG_MEMSW assertion."""
+        if not self.mm.swap_account:
+            return
+        self.mm.call("mem_cgroup_swapout", page.name, entry.name)
+        self.record_swap(page, entry)
+
+    # -- migration --------------------------------------------------------------------------
+    def migrate(self, old: Page, new: Page, lrucare: bool) -> None:
+        """mem_cgroup_migrate as posted: both pages off the LRU; the old page keeps PCG_USED."""
+        self.migrate_preconditions(old, new)
+        for p in (old, new):
+            if p.flags & PG_lru:
+                raise self.bug(
+                    "mem_cgroup_migrate: VM_BUG_ON_PAGE(PageLRU(page))",
+                    p,
+                    "v1 asserts both pages off the LRU, lrucare or not",
+                )
+        mm = self.mm
+        mm.call("mem_cgroup_migrate", old.name, new.name, "lrucare" if lrucare else "")
+        if not old.pc_flags & PCG_USED:
+            mm.note(f"{old.name} is not charged: no transfer")
+            return
+        if not old.pc_flags & PCG_MEM or not old.pc_flags & PCG_MEMSW:
+            raise self.bug(
+                "mem_cgroup_migrate: VM_BUG_ON_PAGE(!(pc->flags & PCG_MEM|PCG_MEMSW))", old, ""
+            )
+        self.j.w(old, "pc_flags", old.pc_flags & ~(PCG_MEM | PCG_MEMSW))
+        self._commit_charge(new, old.pc_memcg, lrucare)
+
+    def used_only_ok(self, page: Page) -> bool:
+        """The old page of a v1 migration keeps PCG_USED alone until it is freed."""
+        return page.replaced and not page.pc_flags & (PCG_MEM | PCG_MEMSW)
+
+    def reported_usage(self, memcg: MemCgroup) -> int:
+        """v1 reads root's usage straight from its res_counter."""
+        return memcg.res.usage
