@@ -1,4 +1,4 @@
-"""What an engine step can end in besides success: kernel assertions, error values, scenario errors."""
+"""What an engine step can end in besides success: assertions, error values, scenario errors."""
 
 from __future__ import annotations
 

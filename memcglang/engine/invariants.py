@@ -17,13 +17,13 @@ from memcglang.engine.state import (
     HPAGE_PMD_NR,
     MISSING,
     PCG_USED,
+    MemCgroup,
+    Page,
     PG_locked,
     PG_lru,
     PG_swapcache,
-    MemCgroup,
-    Page,
-    Reservation,
     ResCounter,
+    Reservation,
     SwapEntry,
     Window,
 )
@@ -197,7 +197,8 @@ class Checker:
         """Move the change of memcg's local sums into the expected usage of its counter chain."""
         res, memsw = self.local(memcg)
         w = self.mm.j.w
-        for counter, value, field in ((memcg.res, res, "local_res"), (memcg.memsw, memsw, "local_memsw")):
+        pairs = ((memcg.res, res, "local_res"), (memcg.memsw, memsw, "local_memsw"))
+        for counter, value, field in pairs:
             delta = value - getattr(memcg.d, field)
             if not delta:
                 continue
@@ -231,7 +232,8 @@ class Checker:
             actual = getattr(m, field)
             if actual != expected:
                 found.append(InvariantViolation(
-                    "I5", name, field, actual, expected, "statistic differs from its charged pages"))
+                    "I5", name, field, actual, expected,
+                    "statistic differs from its charged pages"))
         if m.swap != (d.recs if mm.swap_account else 0):
             found.append(InvariantViolation(
                 "I5", name, "swap", m.swap, d.recs, "SWAP differs from the swap records"))
@@ -242,7 +244,8 @@ class Checker:
         for counter, label in ((m.res, "usage"), (m.memsw, "memsw")):
             if counter.limit is not None and counter.usage > counter.limit:
                 found.append(InvariantViolation(
-                    "I8", name, label, counter.usage, f"<= {counter.limit}", "usage over its limit"))
+                    "I8", name, label, counter.usage, f"<= {counter.limit}",
+                    "usage over its limit"))
             if counter.max_usage < counter.usage:
                 found.append(InvariantViolation(
                     "I9", name, f"{label} max_usage", counter.max_usage, f">= {counter.usage}",
@@ -276,7 +279,8 @@ class Checker:
         problem = model.flag_problems(page)
         if problem:
             found.append(InvariantViolation(
-                "I4" if page.freed else "I3", page.name, "flags", page.pc_flags, "consistent", problem))
+                "I4" if page.freed else "I3", page.name, "flags", page.pc_flags, "consistent",
+                problem))
         if page.freed or page.pc_flags & PCG_USED:
             return
         if page.mapcount > 0 and not self._charge_pending(page):
@@ -288,6 +292,7 @@ class Checker:
             model.check_lru_uncharged
             and page.flags & PG_lru
             and not page.readahead
+            and not page.flags & PG_swapcache
             and not page.replaced
         ):
             found.append(InvariantViolation(

@@ -29,18 +29,19 @@ from memcglang.engine.state import (
     MISSING,
     PCG_NAMES,
     PG_NAMES,
-    PG_locked,
-    PG_lru,
-    PG_swapcache,
     Cost,
     Journal,
     MemCgroup,
     Page,
+    PG_locked,
+    PG_lru,
+    PG_swapcache,
     Reservation,
     SwapEntry,
     Window,
     Zap,
     decode,
+    full_fingerprint,
 )
 
 KINDS = ("anon", "file", "shmem")
@@ -180,6 +181,12 @@ class Engine:
     def fingerprint(self) -> int:
         """Canonical hash of the state (cost counters and events excluded)."""
         return self.j.fingerprint()
+
+    def full_fingerprint(self) -> int:
+        """The same hash recomputed from every object (slow; for tests of the incremental one)."""
+        return full_fingerprint(
+            self.memcgs, self.pages, self.entries, self.reservations, self.windows, self.zaps
+        )
 
     # -- name lookup ------------------------------------------------------------------------
     def page(self, name: str) -> Page:
@@ -374,8 +381,8 @@ class Engine:
         self.j.w(page, "freed", True)
 
     def _release_pages(self, pages: list[Page]) -> None:
-        """release_pages (mm/swap.c): compound pages freed one by one; the rest are chained with
-        list_add (so in reverse) and uncharged with one mem_cgroup_uncharge_list."""
+        """release_pages (mm/swap.c): compound pages freed one by one; the others that reach
+        count 0 are uncharged the model's way (3.17: one list, v1: page by page)."""
         self.call("release_pages", *(p.name for p in pages))
         to_free: list[Page] = []
         for page in pages:
@@ -387,8 +394,8 @@ class Engine:
             self.j.w(page, "refcount", rc)
             if rc == 0:
                 self._free_prepare(page)
-                to_free.insert(0, page)
-        self.model.uncharge_list(to_free)
+                to_free.append(page)
+        self.model.release_pages_uncharge(to_free)
         for page in to_free:
             self._freed(page)
 
@@ -509,7 +516,9 @@ class Engine:
         r = self.reservations.get((self.thread, page.name))
         if r is None:
             raise self.mm_bug(
-                "commit/cancel without try_charge", page, f"{self.thread} has no pending reservation"
+                "commit/cancel without try_charge",
+                page,
+                f"{self.thread} has no pending reservation",
             )
         return r
 
@@ -885,7 +894,9 @@ class Engine:
         if old.mapcount <= 0:
             raise self.mm_bug("do_wp_page", old, "a write fault needs a mapped page")
         if old.huge:
-            raise ScenarioError("cow of a huge page (do_huge_pmd_wp_page) is not modelled: split it")
+            raise ScenarioError(
+                "cow of a huge page (do_huge_pmd_wp_page) is not modelled: split it first"
+            )
         self.call("do_wp_page", old_name, new_name)
         new = self._alloc(new_name, "anon")
         try:
@@ -1020,7 +1031,9 @@ class Engine:
         ):
             raise self.mm_bug("migrate_pages", new, "the new page must be freshly allocated")
         if new.kind != old.kind or new.huge != old.huge:
-            raise self.mm_bug("migrate_pages", new, "the new page must be of the same kind and size")
+            raise self.mm_bug(
+                "migrate_pages", new, "the new page must be of the same kind and size"
+            )
         if old.huge:
             raise ScenarioError("migration of a huge page splits it first: split it")
         self.call("unmap_and_move", old_name, new_name)
@@ -1084,6 +1097,7 @@ class Engine:
             self._get(new)
             w(new, "flags", new.flags | PG_swapcache)
             w(new, "entry", entry)
+            w(new, "readahead", old.readahead)
             w(entry, "page", new)
             w(old, "flags", old.flags & ~PG_swapcache)
             w(old, "entry", None)
@@ -1175,9 +1189,13 @@ class Engine:
     def end_thread(self, thread: str | None = None) -> None:
         """A thread (or the file) ends: it must hold no page lock, reservation or open block."""
         thread = self.thread if thread is None else thread
-        problems = [f"holds the lock of {p.name}" for p in self.pages.values() if p.locker == thread]
+        problems = [
+            f"holds the lock of {p.name}" for p in self.pages.values() if p.locker == thread
+        ]
         problems += [
-            f"has a pending reservation for {name}" for (t, name) in self.reservations if t == thread
+            f"has a pending reservation for {name}"
+            for (t, name) in self.reservations
+            if t == thread
         ]
         win = self.windows.get(thread)
         if win is not None and win.depth:

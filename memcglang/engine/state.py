@@ -29,7 +29,9 @@ PAGE_SIZE = 4096
 RES_COUNTER_MAX = None  # "max": no limit
 
 PG_NAMES = ((PG_locked, "locked"), (PG_lru, "lru"), (PG_swapcache, "swapcache"))
-PCG_NAMES = ((PCG_USED, "USED"), (PCG_MEM, "MEM"), (PCG_MEMSW, "MEMSW"), (PCG_MIGRATION, "MIGRATION"))
+PCG_NAMES = (
+    (PCG_USED, "USED"), (PCG_MEM, "MEM"), (PCG_MEMSW, "MEMSW"), (PCG_MIGRATION, "MIGRATION"),
+)
 
 
 def decode(flags: int, names) -> str:
@@ -122,7 +124,9 @@ class MemCgroup:
     css: int = 0  # references held by swap records (and legacy migration)
     children: tuple = ()
 
-    FP_FIELDS = ("cache", "rss", "rss_huge", "swap", "pgpgin", "pgpgout", "css", "children")
+    FP_FIELDS = (
+        "use_hierarchy", "cache", "rss", "rss_huge", "swap", "pgpgin", "pgpgout", "css", "children",
+    )
     FP_CHILDREN = ("res", "memsw")
 
     def __attrs_post_init__(self) -> None:
@@ -377,11 +381,12 @@ class Journal:
         for obj, field, old, new in records:
             if obj.__class__ is dict:
                 # object creation/removal: the object's fields at creation are in its record
-                created = self.created
-                if old is not MISSING:
-                    fp ^= created.get(old, 0)
+                # an object enters with its fields at creation and leaves with its fields
+                # now (nothing writes to an object after it left its dict)
+                if old is not MISSING and hasattr(old, "FP_FIELDS"):
+                    fp ^= object_hash(old)
                 if new is not MISSING:
-                    fp ^= created.get(new, 0)
+                    fp ^= self.created.get(new, 0)
                 continue
             fields = getattr(obj, "FP_FIELDS", ())
             if field not in fields:
@@ -389,6 +394,16 @@ class Journal:
             key = obj.key
             fp ^= hash((key, field, fp_value(old))) ^ hash((key, field, fp_value(new)))
         self._fp = fp
+
+
+def full_fingerprint(*tables: dict) -> int:
+    """The fingerprint recomputed from scratch over the objects in `tables` (for checking the
+    incremental one)."""
+    fp = 0
+    for table in tables:
+        for obj in table.values():
+            fp ^= object_hash(obj)
+    return fp
 
 
 def object_hash(obj) -> int:

@@ -16,11 +16,11 @@ from memcglang.engine.state import (
     PCG_MEM,
     PCG_MEMSW,
     PCG_USED,
+    MemCgroup,
+    Page,
     PG_locked,
     PG_lru,
     PG_swapcache,
-    MemCgroup,
-    Page,
     SwapEntry,
 )
 
@@ -217,6 +217,11 @@ class MemcgModel:
 
     def uncharge_list(self, pages: list[Page]) -> None:
         """The uncharge of pages freed together (`release_pages`, `shrink_page_list`)."""
+        raise NotImplementedError
+
+    def release_pages_uncharge(self, pages: list[Page]) -> None:
+        """The uncharge inside release_pages (mm/swap.c) of the pages that reached count 0, in
+        the order they did."""
         raise NotImplementedError
 
     def uncharge_start(self, thread: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from memcglang.engine.errors import KernelError
 from memcglang.engine.memcg.base import MemcgModel
-from memcglang.engine.state import PCG_MEM, PCG_MEMSW, PCG_USED, PG_locked, PG_lru, Page, SwapEntry
+from memcglang.engine.state import PCG_MEM, PCG_MEMSW, PCG_USED, Page, PG_locked, PG_lru, SwapEntry
 
 
 class Merged(MemcgModel):
@@ -28,6 +28,11 @@ class Merged(MemcgModel):
             return
         self.mm.call("mem_cgroup_uncharge_list", *(p.name for p in pages))
         self._uncharge_list(pages)
+
+    def release_pages_uncharge(self, pages: list[Page]) -> None:
+        """3.17.4 release_pages chains freed pages with list_add (at the head) and then calls
+        mem_cgroup_uncharge_list, so the list is walked last-freed first."""
+        self.uncharge_list(pages[::-1])
 
     def _uncharge_list(self, pages: list[Page]) -> None:
         """uncharge_list (static): one uncharge_batch per run of pages with the same memcg."""

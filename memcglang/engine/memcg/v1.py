@@ -10,7 +10,7 @@ uncharge_start/end windows where 3.16 had them, and page-by-page uncharge.
 from __future__ import annotations
 
 from memcglang.engine.memcg.base import MemcgModel
-from memcglang.engine.state import PCG_MEM, PCG_MEMSW, PCG_USED, PG_lru, MemCgroup, Page, Window
+from memcglang.engine.state import PCG_MEM, PCG_MEMSW, PCG_USED, MemCgroup, Page, PG_lru, Window
 
 
 class V1(MemcgModel):
@@ -65,6 +65,11 @@ class V1(MemcgModel):
 
     def uncharge_list(self, pages: list[Page]) -> None:
         """v1 has no list API: release_pages and shrink_page_list uncharge page by page."""
+        for page in pages:
+            self.uncharge(page)
+
+    def release_pages_uncharge(self, pages: list[Page]) -> None:
+        """v1's release_pages calls mem_cgroup_uncharge in its loop, as each page reaches 0."""
         for page in pages:
             self.uncharge(page)
 
