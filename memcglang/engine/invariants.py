@@ -130,6 +130,8 @@ class Checker:
         touched: set[MemCgroup] = set()
         # pages: old contribution out, new in
         for page, olds in page_olds.items():
+            if not olds:
+                continue  # none of the fields a page's contribution depends on changed
             if olds.get("_created"):
                 old_c = None
                 if page.head is not None and page.pc_flags & PCG_USED:

@@ -70,6 +70,8 @@ def step(fn):
     def run_step(self: Engine, *args, **kwargs) -> StepResult:
         j = self.j
         start = j.pos
+        cost = self.cost
+        saved = (cost.res_counter, cost.pc_lock, cost.batches)
         self.events = []
         self.warnings = []
         error = None
@@ -79,6 +81,7 @@ def step(fn):
             outcome, error = "error", e
         except BaseException:
             j.rollback(start)
+            cost.res_counter, cost.pc_lock, cost.batches = saved
             self.events = []
             self.warnings = []
             raise
@@ -118,6 +121,7 @@ class Engine:
         self.windows: dict[str, Window] = {}
         self.zaps: dict[str, Zap] = {}
         self.known: dict = {}  # carried invariant violations: key -> discrepancy
+        self._mark_costs: dict[int, Cost] = {}  # cost counters at each held mark
         self.root = MemCgroup("root", None, root_hierarchy, 1)
         self.memcgs: dict[str, MemCgroup] = {}
         self._next_id = 2
@@ -167,14 +171,21 @@ class Engine:
         """Hold the journal from here on (undo, backtracking); release with `release_mark`."""
         pos = self.j.pos
         self.j.marks.append(pos)
+        self._mark_costs[pos] = attrs.evolve(self.cost)
         return pos
 
     def rollback_to(self, pos: int) -> None:
-        """Undo every step after mark `pos` (the mark stays held)."""
+        """Undo every step after mark `pos`, cost counters included (the mark stays held)."""
         self.j.rollback(pos)
+        saved = self._mark_costs[pos]
+        self.cost.res_counter, self.cost.pc_lock, self.cost.batches = (
+            saved.res_counter, saved.pc_lock, saved.batches,
+        )
 
     def release_mark(self, pos: int) -> None:
         self.j.marks.remove(pos)
+        if pos not in self.j.marks:
+            del self._mark_costs[pos]
         if not self.j.marks:
             self.j.truncate()
 
@@ -407,9 +418,9 @@ class Engine:
 
     def isolate_lru_page(self, page: Page) -> None:
         """isolate_lru_page (mm/vmscan.c): off the LRU onto a private list, +1 reference."""
+        self._need_ref(page, "isolate_lru_page")
         if not page.flags & PG_lru:
             raise self.mm_bug("isolate_lru_page", page, "the page is not on the LRU")
-        self._need_ref(page, "isolate_lru_page")
         self.model.page_lruvec(page)
         self.call("isolate_lru_page", page.name)
         self.j.w(page, "flags", page.flags & ~PG_lru)
@@ -534,6 +545,7 @@ class Engine:
     def try_charge(self, name: str, memcg: str):
         """mem_cgroup_try_charge: reserve a charge for the page, pending until commit/cancel."""
         page = self.page(name)
+        self._need_ref(page, "mem_cgroup_try_charge")
         key = (self.thread, name)
         if key in self.reservations:
             raise self.mm_bug(
@@ -565,6 +577,7 @@ class Engine:
     def charge(self, name: str, memcg: str, lrucare: bool = False):
         """try_charge + commit in one step."""
         page = self.page(name)
+        self._need_ref(page, "mem_cgroup_try_charge")
         if (self.thread, name) in self.reservations:
             raise self.mm_bug(
                 "mem_cgroup_try_charge", page, f"{self.thread} already has a reservation for it"
