@@ -520,9 +520,6 @@ class Engine:
         self._lru_add(page)
         return page
 
-    def _try_charge(self, page: Page, memcg: MemCgroup) -> MemCgroup | None:
-        return self.model.try_charge(page, memcg)
-
     def _reservation(self, page: Page) -> Reservation:
         r = self.reservations.get((self.thread, page.name))
         if r is None:
@@ -552,7 +549,7 @@ class Engine:
                 "mem_cgroup_try_charge", page, f"{self.thread} already has a reservation for it"
             )
         target = self.memcg(memcg)
-        got = self._try_charge(page, target)
+        got = self.model.try_charge(page, target)
         self.j.put(
             self.reservations, key, Reservation(self.thread, page, got, page.nr, self.swap_account)
         )
@@ -582,8 +579,7 @@ class Engine:
             raise self.mm_bug(
                 "mem_cgroup_try_charge", page, f"{self.thread} already has a reservation for it"
             )
-        got = self._try_charge(page, self.memcg(memcg))
-        self.model.commit_charge(page, got, lrucare)
+        self.model.charge(page, self.memcg(memcg), lrucare)
 
     @step
     def map(self, name: str):
@@ -867,12 +863,12 @@ class Engine:
         page = self._alloc(name, "anon", huge)
         self.call("do_huge_pmd_anonymous_page" if huge else "do_anonymous_page", name)
         try:
-            got = self._try_charge(page, target)
+            got = self.model.charge_new_page(page, target)
         except ChargeFailed:
             self._put(page)
             raise
         self._map(page, take_ref=False)  # the allocation's reference becomes the pte's
-        self.model.commit_charge(page, got, False)
+        self.model.commit_new_page(page, got)
         self._lru_add(page)
 
     @step
@@ -885,7 +881,7 @@ class Engine:
         self.j.w(page, "flags", page.flags | PG_locked)  # __set_page_locked
         self.j.w(page, "locker", self.thread)
         try:
-            got = self._try_charge(page, target)
+            got = self.model.charge_new_page(page, target)
         except ChargeFailed:
             self._unlock(page)
             self._put(page)
@@ -894,7 +890,7 @@ class Engine:
         self._get(page)
         self.j.w(page, "mapping", "file")
         self.j.w(page, "in_cache", True)
-        self.model.commit_charge(page, got, False)
+        self.model.commit_new_page(page, got)
         self._lru_add(page)
         self._unlock(page)
         self._put(page)
@@ -913,12 +909,12 @@ class Engine:
         self.call("do_wp_page", old_name, new_name)
         new = self._alloc(new_name, "anon")
         try:
-            got = self._try_charge(new, target)
+            got = self.model.charge_new_page(new, target)
         except ChargeFailed:
             self._put(new)
             raise
         self._map(new, take_ref=False)
-        self.model.commit_charge(new, got, False)
+        self.model.commit_new_page(new, got)
         self._lru_add(new)
         self._remove_rmap(old)
         self._put(old)  # the old pte's reference
@@ -964,7 +960,7 @@ class Engine:
         self._get(page)
         self._lock(page)
         try:
-            got = self._try_charge(page, target)
+            got = self.model.try_charge(page, target)
         except ChargeFailed:
             self._unlock(page)
             self._put(page)

@@ -42,8 +42,6 @@ class MemcgModel:
     thp_attempts = 1
     #: where migrate_pages calls the charge transfer: "before_remap" (3.17), "after_remap" (v1)
     migrate_point = "before_remap"
-    #: the charge API is try/commit/cancel (v1, 3.17); legacy charges in one call
-    transactional = True
     #: per-task mem_cgroup_uncharge_start/end windows exist (v1, legacy)
     has_windows = False
     #: after a successful migration the old anon page keeps its anon_vma mapping (v1)
@@ -165,6 +163,19 @@ class MemcgModel:
         self.uncharge_counter(memcg.res, nr)
         if self.mm.swap_account:
             self.uncharge_counter(memcg.memsw, nr)
+
+    def charge(self, page: Page, memcg: MemCgroup, lrucare: bool) -> None:
+        """The `charge` statement: try_charge + commit in one go (legacy: newpage/cache charge)."""
+        self.commit_charge(page, self.try_charge(page, memcg), lrucare)
+
+    def charge_new_page(self, page: Page, memcg: MemCgroup) -> MemCgroup | None:
+        """The charge of a new page in fault/cache/cow, before it is mapped or cached: the
+        rewrite's try_charge (legacy charges and commits here, before page->mapping exists)."""
+        return self.try_charge(page, memcg)
+
+    def commit_new_page(self, page: Page, memcg: MemCgroup | None) -> None:
+        """After the new page is instantiated: the rewrite's commit_charge (nothing in legacy)."""
+        self.commit_charge(page, memcg, False)
 
     def commit_flags(self) -> int:
         return PCG_USED | PCG_MEM | (PCG_MEMSW if self.mm.swap_account else 0)
