@@ -16,6 +16,7 @@ from memcglang.engine.errors import InvariantViolation
 from memcglang.engine.state import (
     HPAGE_PMD_NR,
     MISSING,
+    NO_WARNINGS,
     PCG_USED,
     MemCgroup,
     Page,
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from memcglang.engine.mm import Engine
 
 CONTRIB_FIELDS = frozenset(("pc_flags", "pc_memcg", "huge"))
+# the page fields I3/I4 read (refcount, locker, isolated, entry, in_cache, mapping do not)
+PAGE_CHECK_FIELDS = frozenset(
+    ("pc_flags", "pc_memcg", "huge", "freed", "mapcount", "flags", "readahead", "replaced")
+)
 WINDOW_FIELDS = frozenset(("memcg", "nr_pages", "memsw_nr_pages"))
 MEMCG_STAT_FIELDS = frozenset(("cache", "rss", "rss_huge", "swap", "pgpgin", "pgpgout", "css"))
 
@@ -79,11 +84,36 @@ class Checker:
         add(d, "used_entries", sign * c[6], touched)
 
     # -- the check --------------------------------------------------------------------------
-    def check(self, start: int) -> list[InvariantViolation]:
+    def check(self, records: list) -> list[InvariantViolation]:
+        """Check what the step that wrote `records` changed; return the new violations."""
+        # fast path: a step that wrote only page fields no accounting sum depends on
+        pages: set[Page] = set()
+        for rec in records:
+            obj = rec[0]
+            if obj.__class__ is not Page:
+                return self._check(records)
+            field = rec[1]
+            if field in PAGE_CHECK_FIELDS:
+                if field in CONTRIB_FIELDS:
+                    return self._check(records)
+                pages.add(obj)
         mm = self.mm
-        records = mm.j.since(start)
-        page_olds: dict[Page, dict] = {}
-        created_pages: list[Page] = []
+        warnings = mm.warnings
+        if not pages and not warnings:
+            return []
+        mm.warnings = NO_WARNINGS
+        found: list[InvariantViolation] = list(warnings)
+        check_page = self.check_page
+        for page in pages:
+            check_page(page, found)
+        if not found and not mm.known:
+            return found
+        return self._new_ones(found, (), pages, ())
+
+    def _check(self, records: list) -> list[InvariantViolation]:
+        mm = self.mm
+        pages: set[Page] = set()
+        page_olds: dict[Page, dict] = {}  # pages whose accounting fields changed
         window_olds: dict[Window, dict] = {}
         entries: dict[SwapEntry, dict] = {}  # entry -> its record before the step
         memcgs: set[MemCgroup] = set()
@@ -91,11 +121,13 @@ class Checker:
         for obj, field, old, new in records:
             cls = obj.__class__
             if cls is Page:
-                olds = page_olds.get(obj)
-                if olds is None:
-                    olds = page_olds[obj] = {}
-                if field in CONTRIB_FIELDS and field not in olds:
-                    olds[field] = old
+                pages.add(obj)
+                if field in CONTRIB_FIELDS:
+                    olds = page_olds.get(obj)
+                    if olds is None:
+                        page_olds[obj] = {field: old}
+                    elif field not in olds:
+                        olds[field] = old
             elif cls is ResCounter:
                 if field != "expected":
                     memcgs.add(obj.memcg)
@@ -114,8 +146,8 @@ class Checker:
                     olds[field] = old
             elif cls is dict:
                 if old is MISSING and new.__class__ is Page:
-                    page_olds.setdefault(new, {"_created": True})
-                    created_pages.append(new)
+                    pages.add(new)
+                    page_olds[new] = {"_created": True}
                 elif new.__class__ is Reservation:
                     res_deltas.append((new, 1))
                     if old is not MISSING:
@@ -130,8 +162,6 @@ class Checker:
         touched: set[MemCgroup] = set()
         # pages: old contribution out, new in
         for page, olds in page_olds.items():
-            if not olds:
-                continue  # none of the fields a page's contribution depends on changed
             if olds.get("_created"):
                 old_c = None
                 if page.head is not None and page.pc_flags & PCG_USED:
@@ -178,13 +208,16 @@ class Checker:
         memcgs |= touched
 
         found: list[InvariantViolation] = list(mm.warnings)
+        mm.warnings = NO_WARNINGS
         for memcg in memcgs:
             self.check_memcg(memcg, found)
-        for page in page_olds:
+        for page in pages:
             self.check_page(page, found)
         for entry in entries:
             self.check_entry(entry, found)
-        return self._new_ones(found, memcgs, page_olds, entries)
+        if not found and not mm.known:
+            return found
+        return self._new_ones(found, memcgs, pages, entries)
 
     def local(self, memcg: MemCgroup) -> tuple[int, int]:
         """What memcg's own pages, records, reservations and windows hold in res and memsw."""
@@ -278,6 +311,8 @@ class Checker:
 
     def check_page(self, page: Page, found: list) -> None:
         model = self.mm.model
+        if page.pc_flags == model.charged_flags and not page.freed:
+            return  # the common case: a live, fully charged page
         problem = model.flag_problems(page)
         if problem:
             found.append(InvariantViolation(

@@ -27,6 +27,7 @@ from memcglang.engine.invariants import Checker
 from memcglang.engine.memcg import model_class
 from memcglang.engine.state import (
     MISSING,
+    NO_WARNINGS,
     PCG_NAMES,
     PG_NAMES,
     Cost,
@@ -69,27 +70,33 @@ def step(fn):
     @functools.wraps(fn)
     def run_step(self: Engine, *args, **kwargs) -> StepResult:
         j = self.j
-        start = j.pos
-        cost = self.cost
-        saved = (cost.res_counter, cost.pc_lock, cost.batches)
-        self.events = []
-        self.warnings = []
+        log = j.log
+        first = len(log)
+        events = self.events = []
         error = None
         try:
             outcome = fn(self, *args, **kwargs) or "ok"
         except KernelError as e:
             outcome, error = "error", e
         except BaseException:
-            j.rollback(start)
-            cost.res_counter, cost.pc_lock, cost.batches = saved
+            j.rollback(j.base + first)
             self.events = []
-            self.warnings = []
+            self.warnings = NO_WARNINGS
             raise
-        violations = self.checker.check(start) if self.check_invariants else []
-        changes = j.since(start)
-        if not j.marks:
-            j.truncate()
-        return StepResult(outcome, error, changes, self.events, violations)
+        if first or j.marks or j.track_fp:
+            changes = log[first:]
+            violations = self.checker.check(changes) if self.check_invariants else self._no_check()
+            if not j.marks:
+                j.truncate()
+        else:  # the usual `run` case: the step's records are the whole log; hand it over
+            changes = log
+            j.log = []
+            j.base += len(changes)
+            violations = self.checker.check(changes) if self.check_invariants else self._no_check()
+            if j.log:  # the checker's own records (derived sums): nothing holds them either
+                j.base += len(j.log)
+                j.log = []
+        return StepResult(outcome, error, changes, events, violations)
 
     return run_step
 
@@ -121,7 +128,6 @@ class Engine:
         self.windows: dict[str, Window] = {}
         self.zaps: dict[str, Zap] = {}
         self.known: dict = {}  # carried invariant violations: key -> discrepancy
-        self._mark_costs: dict[int, Cost] = {}  # cost counters at each held mark
         self.root = MemCgroup("root", None, root_hierarchy, 1)
         self.memcgs: dict[str, MemCgroup] = {}
         self._next_id = 2
@@ -140,15 +146,24 @@ class Engine:
     def call(self, name: str, *args) -> None:
         """Record a kernel function call in the step's events."""
         if self.capture:
-            self.events.append((self.j.pos, "call", name, args))
+            j = self.j
+            self.events.append((j.base + len(j.log), "call", name, args))
 
     def note(self, text: str) -> None:
         """Record an explanation in the step's events."""
         if self.capture:
-            self.events.append((self.j.pos, "note", text, ()))
+            j = self.j
+            self.events.append((j.base + len(j.log), "note", text, ()))
+
+    def _no_check(self) -> list:
+        """With the checker off, a step's uncharge WARNs are dropped with it."""
+        self.warnings = NO_WARNINGS
+        return []
 
     def warn_underflow(self, counter, nr: int) -> None:
         """res_counter_uncharge_locked's WARN_ON(counter->usage < val): clamp and report (I9)."""
+        if self.warnings is NO_WARNINGS:
+            self.warnings = []
         self.warnings.append(
             InvariantViolation(
                 "I9",
@@ -171,21 +186,14 @@ class Engine:
         """Hold the journal from here on (undo, backtracking); release with `release_mark`."""
         pos = self.j.pos
         self.j.marks.append(pos)
-        self._mark_costs[pos] = attrs.evolve(self.cost)
         return pos
 
     def rollback_to(self, pos: int) -> None:
         """Undo every step after mark `pos`, cost counters included (the mark stays held)."""
         self.j.rollback(pos)
-        saved = self._mark_costs[pos]
-        self.cost.res_counter, self.cost.pc_lock, self.cost.batches = (
-            saved.res_counter, saved.pc_lock, saved.batches,
-        )
 
     def release_mark(self, pos: int) -> None:
         self.j.marks.remove(pos)
-        if pos not in self.j.marks:
-            del self._mark_costs[pos]
         if not self.j.marks:
             self.j.truncate()
 
@@ -201,10 +209,10 @@ class Engine:
 
     # -- name lookup ------------------------------------------------------------------------
     def page(self, name: str) -> Page:
-        try:
-            return self.pages[name]
-        except KeyError:
-            raise ScenarioError(f"no page named {name}") from None
+        page = self.pages.get(name)
+        if page is None:
+            raise ScenarioError(f"no page named {name}")
+        return page
 
     def memcg(self, path: str) -> MemCgroup:
         if path.startswith("root/"):
@@ -322,9 +330,12 @@ class Engine:
 
     def _need_ref(self, page: Page, what: str) -> None:
         if page.refcount <= 0:
-            raise self.mm_bug(
-                "VM_BUG_ON_PAGE(page_count(page) <= 0)", page, f"{what} of a page nobody holds"
-            )
+            raise self._no_ref(page, what)
+
+    def _no_ref(self, page: Page, what: str) -> VmBug:
+        return self.mm_bug(
+            "VM_BUG_ON_PAGE(page_count(page) <= 0)", page, f"{what} of a page nobody holds"
+        )
 
     def _need_locked(self, page: Page, assertion: str) -> None:
         if not page.flags & PG_locked:
@@ -352,6 +363,7 @@ class Engine:
 
     def _get(self, page: Page, n: int = 1) -> None:
         self.j.w(page, "refcount", page.refcount + n)
+
 
     def _put(self, page: Page, n: int = 1) -> None:
         """put_page: the last reference frees through __page_cache_release + mem_cgroup_uncharge."""
@@ -632,14 +644,16 @@ class Engine:
     def get(self, name: str):
         """get_page: +1 reference."""
         page = self.page(name)
-        self._need_ref(page, "get_page")
-        self._get(page)
+        if page.refcount <= 0:
+            raise self._no_ref(page, "get_page")
+        self.j.w(page, "refcount", page.refcount + 1)
 
     @step
     def put(self, name: str):
         """put_page: -1 reference; the last one frees the page (mem_cgroup_uncharge)."""
         page = self.page(name)
-        self._need_ref(page, "put_page")
+        if page.refcount <= 0:
+            raise self._no_ref(page, "put_page")
         self._put(page)
 
     @step

@@ -1,6 +1,7 @@
 """struct res_counter operations (kernel/res_counter.c, 3.14-3.17), in pages, through the journal.
 
-Every call counts once in `cost.res_counter`, whatever the hierarchy depth (LANGUAGE §5).
+Every call counts once in `cost.res_counter`, whatever the hierarchy depth (LANGUAGE §5); the
+count goes through the journal too, so a rolled-back step leaves it as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ def res_counter_charge(j: Journal, cost: Cost, counter: ResCounter, nr: int) -> 
     At each level: usage + nr > limit fails there (failcnt += 1, the levels below are uncharged
     again but keep their transient max_usage); otherwise usage += nr and max_usage follows.
     """
-    cost.res_counter += 1
+    j.w(cost, "res_counter", cost.res_counter + 1)
     c = counter
     while c is not None:
         new = c.usage + nr
@@ -39,7 +40,7 @@ def res_counter_uncharge_until(
 
     An uncharge below zero WARNs and clamps to 0 (res_counter_uncharge_locked); `warn` is told.
     """
-    cost.res_counter += 1
+    j.w(cost, "res_counter", cost.res_counter + 1)
     c = counter
     while c is not top:
         if c.usage < nr:

@@ -40,6 +40,9 @@ def decode(flags: int, names) -> str:
     return "|".join(parts) if parts else "none"
 
 
+NO_WARNINGS: list = []  # shared and never appended to: a step's first WARN makes its own list
+
+
 class _Missing:
     """The value of a dict slot that did not exist (object creation in the journal)."""
 
@@ -276,7 +279,8 @@ class Zap:
 
 @attrs.define(eq=False)
 class Cost:
-    """Cost counters (LANGUAGE §5); commutative, so outside the fingerprint."""
+    """Cost counters (LANGUAGE §5): journaled, so rollback restores them, but commutative, so
+    outside the fingerprint (no FP_FIELDS)."""
 
     res_counter: int = 0
     pc_lock: int = 0
@@ -351,6 +355,11 @@ class Journal:
 
     def truncate(self) -> None:
         """Drop records no mark needs any more (fold them into the fingerprint first)."""
+        if not self.marks and not self.track_fp:
+            self.base += len(self.log)
+            self._fp_pos = self.base
+            self.log.clear()
+            return
         keep_from = min(self.marks) if self.marks else self.pos
         cut = keep_from - self.base
         if cut <= 0:

@@ -53,6 +53,12 @@ class MemcgModel:
         self.mm = mm
         self.j = mm.j
         self.cost = mm.cost
+        #: the pc flags of a live page holding its full charge (no invariant can fail on it)
+        self.charged_flags = self.commit_flags() if self.flags_consistent() else -1
+
+    def flags_consistent(self) -> bool:
+        """Whether the flags a commit sets pass I3 (v1 sets PCG_MEMSW with swap accounting off)."""
+        return self.mm.swap_account or not self.commit_flags() & PCG_MEMSW
 
     # -- helpers ----------------------------------------------------------------------------
     def bug(self, assertion: str, page: Page | None, reason: str):

@@ -66,7 +66,7 @@ class Merged(MemcgModel):
     def uncharge_batch(self, memcg, pgpgout, nr_mem, nr_memsw, nr_anon, nr_file, nr_huge):
         """uncharge_batch (mm/memcontrol.c): counters (not root), then statistics and events."""
         self.mm.call("uncharge_batch", memcg.name, pgpgout)
-        self.cost.batches += 1
+        self.j.w(self.cost, "batches", self.cost.batches + 1)
         if not self.skip_counters(memcg):
             if nr_mem:
                 self.uncharge_counter(memcg.res, nr_mem)

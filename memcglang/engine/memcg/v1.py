@@ -96,7 +96,7 @@ class V1(MemcgModel):
             return
         memcg = win.memcg
         if win.nr_pages or win.memsw_nr_pages:
-            self.cost.batches += 1
+            self.j.w(self.cost, "batches", self.cost.batches + 1)
         if win.nr_pages:
             self.uncharge_counter(memcg.res, win.nr_pages)
         if win.memsw_nr_pages:
