@@ -136,10 +136,6 @@ class Engine:
         self.model = model_class(model)(self)
         self.checker = Checker(self)
 
-    @property
-    def model_name(self) -> str:
-        return self.model.name
-
     # ======================================================================================
     # plumbing
     # ======================================================================================

@@ -54,10 +54,3 @@ def res_counter_uncharge_until(
 def res_counter_uncharge(j: Journal, cost: Cost, counter: ResCounter, nr: int, warn) -> None:
     """Uncharge `nr` pages from `counter` and every parent (res_counter_uncharge)."""
     res_counter_uncharge_until(j, cost, counter, None, nr, warn)
-
-
-def res_counter_margin(counter: ResCounter) -> int | None:
-    """limit - usage (0 if negative); None when unlimited (res_counter_margin)."""
-    if counter.limit is None:
-        return None
-    return max(counter.limit - counter.usage, 0)

@@ -141,10 +141,6 @@ class MemCgroup:
     def key(self) -> str:
         return self.name
 
-    @property
-    def is_root(self) -> bool:
-        return self.parent is None
-
     def __repr__(self) -> str:
         return f"<memcg {self.name}>"
 
@@ -381,9 +377,6 @@ class Journal:
             self._fold(self.log[self._fp_pos - self.base :])
             self._fp_pos = end
         return self._fp
-
-    def seed(self, value: int) -> None:
-        self._fp ^= value
 
     def _fold(self, records) -> None:
         fp = self._fp
