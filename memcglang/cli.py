@@ -1,16 +1,21 @@
 """Command line: the composition root (`memcglang`, `mcg`, `python -m memcglang`).
 
-Until the .mcg language lands, the command runs the built-in tour: a fixed walk through the
-rewrite's design points, driven through the engine API, with the counters after every step.
+`memcglang check FILE...` parses and resolves .mcg files (exit 0, or 2 with every static
+error). With no subcommand it runs the built-in tour: a fixed walk through the rewrite's
+design points, driven through the engine API, with the counters after every step (the
+interpreter that runs .mcg files is being built).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from memcglang import __version__
-from memcglang.engine import Engine, EngineError, StepResult
+
+if TYPE_CHECKING:
+    from memcglang.engine import Engine, StepResult
 
 MODELS = ("v1", "3.17")
 
@@ -40,12 +45,12 @@ TOUR = (
 MEMCG_FIELDS = ("usage", "memsw", "rss", "cache", "swap", "pgpgin", "pgpgout")
 
 
-def describe_memcg(e: Engine, name: str) -> str:
+def describe_memcg(e, name: str) -> str:
     view = e.memcg_view(name)
     return f"{name}: " + " ".join(f"{f} {view[f]}" for f in MEMCG_FIELDS)
 
 
-def describe_page(e: Engine, name: str) -> str:
+def describe_page(e, name: str) -> str:
     v = e.page_view(name)
     if v["freed"]:
         return f"{name}: freed"
@@ -65,6 +70,8 @@ def run_step(e: Engine, method: str, args: tuple) -> StepResult | list[StepResul
 
 def tour(model: str, out) -> int:
     """Run the built-in tour under `model` and print it; 0 unless a step surprised us."""
+    from memcglang.engine import Engine, EngineError
+
     e = Engine(model)
     print(f"memcglang {__version__}: tour under model {model} (swap accounting on)", file=out)
     status = 0
@@ -98,11 +105,42 @@ def tour(model: str, out) -> int:
     return status
 
 
+def check(files: list[str], out, err) -> int:
+    """Parse and resolve each file; print every static error; 0 if all are clean, else 2."""
+    from memcglang.lang.diagnostics import StaticErrors
+    from memcglang.lang.parser import parse
+    from memcglang.lang.resolver import resolve
+    from memcglang.lang.source import read_source
+
+    status = 0
+    for path in files:
+        try:
+            program = parse(read_source(path), path)
+            resolve(program)
+        except StaticErrors as e:
+            print(e.format(), file=err)
+            n = len(e.diagnostics)
+            print(f"{path}: {n} error{'s' if n != 1 else ''}", file=err)
+            status = 2
+            continue
+        n = len(program.stmts)
+        print(f"{path}: ok ({n} top-level statement{'s' if n != 1 else ''})", file=out)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "check":
+        parser = argparse.ArgumentParser(
+            prog="memcglang check", description="Parse and resolve .mcg files (nothing runs)."
+        )
+        parser.add_argument("files", nargs="+", metavar="FILE")
+        args = parser.parse_args(argv[1:])
+        return check(args.files, sys.stdout, sys.stderr)
     parser = argparse.ArgumentParser(
         prog="memcglang",
         description="Replay the life of pages against a model of memcg page accounting. "
-        "With no arguments, runs the built-in tour.",
+        "With no arguments, runs the built-in tour. `memcglang check FILE...` checks files.",
     )
     parser.add_argument("--version", action="version", version=f"memcglang {__version__}")
     parser.add_argument(

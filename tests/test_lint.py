@@ -17,7 +17,7 @@ def test_ruff_is_clean():
     if ruff is None:
         pytest.skip("ruff is not installed (it comes with the [test] extra)")
     result = subprocess.run(
-        [ruff, "check", "memcglang", "grammar", "tests", "benchmarks"],
+        [ruff, "check", "memcglang", "grammar", "tests", "benchmarks", "setup.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
