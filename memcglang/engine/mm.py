@@ -62,6 +62,7 @@ class StepResult:
     changes: list
     events: list
     violations: list[InvariantViolation]
+    start: int = 0  # journal position of changes[0]; events carry positions on the same scale
 
 
 def step(fn):
@@ -72,6 +73,7 @@ def step(fn):
         j = self.j
         log = j.log
         first = len(log)
+        start = j.base + first
         events = self.events = []
         error = None
         try:
@@ -96,7 +98,7 @@ def step(fn):
             if j.log:  # the checker's own records (derived sums): nothing holds them either
                 j.base += len(j.log)
                 j.log = []
-        return StepResult(outcome, error, changes, events, violations)
+        return StepResult(outcome, error, changes, events, violations, start)
 
     return run_step
 

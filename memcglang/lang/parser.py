@@ -251,6 +251,15 @@ def lark_parser() -> Lark:
 
 def parse(text: str, filename: str = "<input>") -> ast.Program:
     """Parse a whole file; raise StaticErrors with every syntax error in it."""
+    program, errors = parse_recovering(text, filename)
+    if errors:
+        raise StaticErrors(errors)
+    return program
+
+
+def parse_recovering(text: str, filename: str = "<input>"):
+    """(program, syntax errors): the program is what parses once the bad lines are dropped
+    (None if that fails too), so the resolver can report name errors beside syntax errors."""
     source = normalise(text)
     lines = source.split("\n")
     parser = lark_parser()
@@ -263,13 +272,10 @@ def parse(text: str, filename: str = "<input>") -> ast.Program:
             diag = _diagnostic(e, filename, lines)
             errors.append(diag)
             if len(errors) >= MAX_SYNTAX_ERRORS or diag.line > len(lines):
-                break
+                return None, _dedupe(errors)
             attempt = _blank_line(attempt, diag.line)
             continue
-        if errors:
-            break
-        return ast.Program(stmts, filename, source)
-    raise StaticErrors(_dedupe(errors))
+        return ast.Program(stmts, filename, source), _dedupe(errors)
 
 
 def _blank_line(text: str, number: int) -> str:

@@ -1,0 +1,383 @@
+"""Run a resolved program on the engine, statement by statement (LANGUAGE §2-§4, §3.7).
+
+The interpreter yields one `Record` per executed (or skipped) statement: its position, the
+engine's StepResults, the outcome and the report lines. It knows the engine, not the
+screen: `memcglang.render` turns records into text. Outcomes follow LANGUAGE §4: a failed
+`expect` is reported and the run goes on; an unexpected kernel error value, kernel assertion,
+invariant violation or scenario error stops the run; the exit status is 1 if anything failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import attrs
+
+from memcglang.engine import (
+    ChargeFailed,
+    Deadlock,
+    Engine,
+    KernelError,
+    ScenarioError,
+    StepResult,
+    VmBug,
+)
+from memcglang.lang import ast
+from memcglang.lang.resolver import Resolution, size_in_pages
+
+DEFAULT_MODEL = "v1"
+STOPS = frozenset(("bug", "scenario", "violation", "error"))  # outcomes that end a run
+AVAILABLE_MODELS = ("v1", "3.17")
+
+
+@attrs.define
+class Record:
+    """One statement as it ran: where, what the engine did, how it ended, what to report."""
+
+    pos: str  # file:line or file:line[i=3]
+    line: int
+    text: str  # the statement as written
+    outcome: str  # ok, kept, failed, error, bug, violation, scenario, skipped, expect, show
+    results: list[StepResult] = attrs.Factory(list)
+    messages: list[str] = attrs.Factory(list)
+    expects_passed: int = 0
+    expects_failed: int = 0
+    show: object = None  # the target of a `show` (None: everything; "all" when bare)
+
+
+class Stop(Exception):
+    """The run stops here (LANGUAGE §4)."""
+
+
+class Interpreter:
+    def __init__(self, program: ast.Program, resolution: Resolution, model: str | None = None):
+        self.program = program
+        self.resolution = resolution
+        self.model = model or resolution.model or DEFAULT_MODEL
+        self.root_hierarchy = True
+        for stmt in program.stmts:
+            if isinstance(stmt, ast.Memcg) and stmt.path.text in ("root", "root/"):
+                for s in stmt.settings:
+                    if s.key == "hierarchy":
+                        self.root_hierarchy = s.value == "on"
+        self.engine = Engine(
+            self.model, resolution.swapaccount, root_hierarchy=self.root_hierarchy,
+            track_fingerprint=False,
+        )
+        self.failed = False
+        self.statements = 0
+
+    # -- driving ----------------------------------------------------------------------------
+    def run(self) -> Iterator[Record]:
+        """Execute the file; yields a Record per statement. Sets `failed`."""
+        try:
+            threads = [s for s in self.program.stmts if isinstance(s, ast.Thread)]
+            for stmt in self.program.stmts:
+                if isinstance(stmt, ast.Thread):
+                    yield from self.thread(stmt)
+                    if stmt is threads[-1]:
+                        self.engine.set_thread("main")
+                    continue
+                yield from self.stmt(stmt, {})
+            yield from self.end_thread("main", len(self.program.source.split("\n")) - 1)
+        except Stop:
+            self.failed = True
+
+    def thread(self, stmt: ast.Thread) -> Iterator[Record]:
+        self.engine.set_thread(stmt.name.text)
+        for inner in stmt.body:
+            yield from self.stmt(inner, {})
+        yield from self.end_thread(stmt.name.text, stmt.line)
+
+    def end_thread(self, thread: str, line: int) -> Iterator[Record]:
+        try:
+            self.engine.end_thread(thread)
+        except ScenarioError as e:
+            rec = Record(f"{self.program.filename}:{line}", line, f"end of {thread}", "scenario")
+            rec.messages.append(f"scenario error: {e}")
+            yield rec
+            raise Stop from None
+
+    def pos(self, stmt: ast.Stmt, env: dict) -> str:
+        where = f"{self.program.filename}:{stmt.line}"
+        if env:
+            where += "[" + ",".join(f"{k}={v}" for k, v in env.items()) + "]"
+        return where
+
+    def text(self, stmt: ast.Stmt) -> str:
+        return self.program.line(stmt.line)[stmt.col - 1 :].strip()
+
+    # -- statements -------------------------------------------------------------------------
+    def stmt(self, stmt: ast.Stmt, env: dict) -> Iterator[Record]:
+        kind = type(stmt)
+        if kind in (ast.Model, ast.Swapaccount):
+            return
+        if kind is ast.Repeat:
+            for i in range(stmt.count):
+                inner_env = {**env, stmt.var.text: i}
+                for inner in stmt.body:
+                    yield from self.stmt(inner, inner_env)
+            return
+        if kind is ast.Only or kind is ast.OnlyBlock:
+            if self.model not in stmt.models:
+                yield Record(self.pos(stmt, env), stmt.line, self.text(stmt), "skipped",
+                             messages=[f"skipped under {self.model}"])
+                return
+            if kind is ast.Only:
+                yield from self.stmt(stmt.stmt, env)
+            else:
+                for inner in stmt.body:
+                    yield from self.stmt(inner, env)
+            return
+        if kind is ast.Zap or kind is ast.Batch:
+            begin, end = ("zap_begin", "zap_end") if kind is ast.Zap else (
+                "batch_begin", "batch_end")
+            yield from self.stepped(stmt, env, lambda e: getattr(e, begin)(), self.text(stmt))
+            for inner in stmt.body:
+                yield from self.stmt(inner, env)
+            yield from self.stepped(stmt, env, lambda e: getattr(e, end)(), "}")
+            return
+        if kind is ast.Expect:
+            yield self.expect(stmt, env)
+            return
+        if kind is ast.Show:
+            self.statements += 1
+            yield Record(self.pos(stmt, env), stmt.line, self.text(stmt), "show",
+                         show=self.show_target(stmt.target, env))
+            return
+        if kind is ast.ExpectOutcome:
+            rec = self.step(stmt.stmt, env, self.call(stmt.stmt, env), self.text(stmt), stmt)
+            if rec.expects_failed:
+                self.failed = True
+            yield rec
+            if rec.outcome in STOPS:
+                raise Stop
+            return
+        yield from self.stepped(stmt, env, self.call(stmt, env), self.text(stmt))
+
+    def stepped(self, stmt, env, action, text: str) -> Iterator[Record]:
+        rec = self.step(stmt, env, action, text)
+        yield rec
+        if rec.outcome in STOPS:
+            raise Stop
+
+    def step(self, stmt, env, action, text: str, expected: ast.ExpectOutcome | None = None):
+        """Run one engine step; classify its outcome; stop the run on what LANGUAGE §4 says."""
+        self.statements += 1
+        rec = Record(self.pos(stmt, env), stmt.line, text, "ok")
+        try:
+            result = action(self.engine)
+        except VmBug as e:
+            rec.outcome = "bug"
+            rec.messages.append(e.report)
+        except Deadlock as e:
+            rec.outcome = "scenario"
+            rec.messages.append(f"deadlock: {e}")
+        except ScenarioError as e:
+            rec.outcome = "scenario"
+            rec.messages.append(f"scenario error: {e}")
+        else:
+            rec.results.append(result)
+            if result.violations:
+                rec.outcome = "violation"
+                rec.messages.extend(f"invariant violated: {v}" for v in result.violations)
+            elif result.error is not None:
+                rec.outcome = "error"
+                rec.messages.append(describe_error(result.error))
+            elif result.outcome in ("kept", "failed"):
+                rec.outcome = result.outcome
+        if expected is not None:
+            self.judge(rec, expected)
+        if rec.outcome in STOPS:
+            self.failed = True
+            rec.messages.append("the run stops here")
+        return rec
+
+    def judge(self, rec: Record, expected: ast.ExpectOutcome) -> None:
+        want = expected.outcome
+        got = rec.outcome
+        errno = None
+        if got == "error":
+            err = rec.results[-1].error if rec.results else None
+            errno = err.errno if err is not None else None
+        matched = (
+            (want == "enomem" and got == "error" and errno == "ENOMEM")
+            or (want == "error" and got == "error" and errno == expected.errno)
+            or (want == "bug" and got == "bug")
+            or (want == "violation" and got == "violation")
+        )
+        label = f"error {expected.errno}" if want == "error" else want
+        if matched:
+            rec.expects_passed += 1
+            rec.messages = [f"expected {label}: as expected"] + rec.messages
+            rec.outcome = "expected"
+        else:
+            rec.expects_failed += 1
+            actual = f"error {errno}" if got == "error" else got
+            rec.messages.insert(
+                0, f"{rec.pos}: expect {label} failed: the statement ended {actual}"
+            )
+
+    # -- engine calls -----------------------------------------------------------------------
+    def call(self, stmt: ast.Stmt, env: dict):
+        """The engine call a statement makes, with its names filled in."""
+        def n(name: ast.Name | None) -> str | None:
+            return None if name is None else name.fill(env)
+
+        def p(path: ast.Path | None) -> str | None:
+            if path is None:
+                return None
+            names = [x.fill(env) for x in path.names]
+            if len(names) > 1 and names[0] == "root":
+                names = names[1:]
+            return "/".join(names)
+
+        t = type(stmt)
+        if t is ast.Memcg:
+            limits = settings(stmt.settings)
+            return lambda e: e.create_memcg(p(stmt.path), **limits)
+        if t is ast.Set:
+            limits = settings(stmt.settings)
+            limits.pop("hierarchy", None)
+            return lambda e: e.set_limits(p(stmt.path), **limits)
+        if t is ast.Alloc:
+            return lambda e: e.alloc(n(stmt.page), stmt.kind, stmt.huge)
+        if t is ast.TryCharge:
+            return lambda e: e.try_charge(n(stmt.page), p(stmt.memcg))
+        if t is ast.Commit:
+            return lambda e: e.commit(n(stmt.page), stmt.lrucare)
+        if t is ast.Charge:
+            return lambda e: e.charge(n(stmt.page), p(stmt.memcg), stmt.lrucare)
+        if isinstance(stmt, ast.PageStmt):
+            method = PAGE_METHODS[t]
+            return lambda e: getattr(e, method)(n(stmt.page))
+        if t is ast.AddToSwap:
+            return lambda e: e.add_to_swap(n(stmt.page), n(stmt.entry))
+        if t is ast.Readahead:
+            return lambda e: e.readahead(n(stmt.entry), n(stmt.page))
+        if t is ast.FreeSwap:
+            return lambda e: e.free_swap(n(stmt.entry))
+        if t is ast.Release:
+            return lambda e: e.release(*(n(x) for x in stmt.pages))
+        if t is ast.Fault:
+            return lambda e: e.fault(n(stmt.page), p(stmt.memcg), stmt.huge)
+        if t is ast.Cache:
+            return lambda e: e.cache(n(stmt.page), p(stmt.memcg))
+        if t is ast.Cow:
+            return lambda e: e.cow(n(stmt.old), n(stmt.new), p(stmt.memcg))
+        if t is ast.Swapin:
+            return lambda e: e.swapin(n(stmt.entry), n(stmt.page), p(stmt.memcg), stmt.reuse)
+        if t is ast.Reclaim:
+            return lambda e: e.reclaim(n(stmt.page), n(stmt.entry))
+        if t is ast.Migrate:
+            return lambda e: e.migrate(n(stmt.old), n(stmt.new), stmt.fail)
+        if t is ast.ReplaceCache:
+            return lambda e: e.replace_cache(n(stmt.old), n(stmt.new))
+        if t is ast.Move:
+            return lambda e: e.move(n(stmt.target), p(stmt.memcg))
+        raise TypeError(f"no engine call for {t.__name__}")
+
+    # -- expect and show --------------------------------------------------------------------
+    def show_target(self, target, env):
+        if target is None:
+            return None
+        if isinstance(target, ast.Cost):
+            return "cost"
+        names = [x.fill(env) for x in target.names]
+        if len(names) > 1 and names[0] == "root":
+            names = names[1:]
+        return "/".join(names)
+
+    def expect(self, stmt: ast.Expect, env: dict) -> Record:
+        self.statements += 1
+        rec = Record(self.pos(stmt, env), stmt.line, self.text(stmt), "expect")
+        target = self.show_target(stmt.target, env)
+        view, kind = self.view(target)
+        if view is None:
+            rec.expects_failed += 1
+            rec.messages.append(f"{rec.pos}: expect {target}: no such page, memcg or swap entry")
+        else:
+            for check in stmt.checks:
+                ok, expected, actual = compare(kind, view, check, env)
+                if ok:
+                    rec.expects_passed += 1
+                else:
+                    rec.expects_failed += 1
+                    rec.messages.append(
+                        f"{rec.pos}: expect {target} {check.field}: expected {expected}, "
+                        f"actual {actual}"
+                    )
+        if rec.expects_failed:
+            rec.outcome = "failed-expect"
+            self.failed = True
+        return rec
+
+    def view(self, target: str):
+        e = self.engine
+        if target == "cost":
+            return e.cost_view(), "cost"
+        if target in e.pages:
+            return e.page_view(target), "page"
+        if target in e.entries:
+            return e.entry_view(target), "entry"
+        if target in e.memcgs:
+            return e.memcg_view(target), "memcg"
+        return None, None
+
+
+PAGE_METHODS = {
+    ast.Cancel: "cancel", ast.Map: "map", ast.Unmap: "unmap", ast.TryToUnmap: "try_to_unmap",
+    ast.Get: "get", ast.Put: "put", ast.Lock: "lock", ast.Unlock: "unlock",
+    ast.LruAdd: "lru_add", ast.Isolate: "isolate", ast.Putback: "putback",
+    ast.AddToCache: "add_to_cache", ast.DeleteFromCache: "delete_from_cache",
+    ast.DeleteFromSwapCache: "delete_from_swap_cache", ast.Swapout: "swapout",
+    ast.Truncate: "truncate", ast.Split: "split",
+}
+
+
+def settings(items) -> dict:
+    out: dict = {}
+    for s in items:
+        if s.key == "hierarchy":
+            out["hierarchy"] = s.value == "on"
+        else:
+            out[s.key] = None if s.value == "max" else size_in_pages(s.value)
+    return out
+
+
+def describe_error(err: KernelError) -> str:
+    if isinstance(err, ChargeFailed):
+        limit = "max" if err.limit is None else err.limit
+        return (f"-ENOMEM: charge failed at {err.memcg} {err.counter_kind}: usage {err.usage}, "
+                f"limit {limit} ({err.attempts} attempt{'s' if err.attempts != 1 else ''})")
+    return f"-{err.errno}: {err.message}"
+
+
+def compare(kind: str, view: dict, check: ast.Check, env: dict) -> tuple[bool, str, str]:
+    """Compare one expected field with the live view; (ok, expected text, actual text)."""
+    field = check.field
+    if field == "freed":
+        actual = view["freed"]
+        return bool(actual), "freed", "freed" if actual else "not freed"
+    v = check.value
+    actual = view[field]
+    if v.kind == "number" and isinstance(actual, int):
+        expected_n = size_in_pages(v.text) if kind == "memcg" else int(v.text)
+        return actual == expected_n, v.text, str(actual)
+    if field in ("flags", "page") and v.kind in ("flagset", "word", "path"):
+        want = set(v.text.split("|")) - {"none"}
+        have = set(str(actual).split("|")) - {"none"}
+        return want == have, v.text, str(actual)
+    if v.kind == "path" and v.path is not None:
+        names = [x.fill(env) for x in v.path.names]
+        if len(names) > 1 and names[0] == "root":
+            names = names[1:]
+        text = "/".join(names)
+        return str(actual) == text, text, str(actual)
+    return str(actual) == v.text, v.text, str(actual)
+
+
+def run_program(program: ast.Program, resolution: Resolution, model: str | None = None):
+    """(interpreter, records iterator) for a resolved program."""
+    interp = Interpreter(program, resolution, model)
+    return interp, interp.run()

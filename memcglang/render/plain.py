@@ -1,0 +1,187 @@
+"""The plain trace (docs/trace-format.md): deterministic lines, no colour, no addresses."""
+
+from __future__ import annotations
+
+import json
+
+from memcglang.engine.state import (
+    MISSING,
+    PCG_NAMES,
+    PG_NAMES,
+    Cost,
+    MemCgroup,
+    Page,
+    ResCounter,
+    Reservation,
+    SwapEntry,
+    Window,
+    Zap,
+    decode,
+)
+
+FORMAT_VERSION = 1
+MEMCG_FIELDS = ("usage", "memsw", "max_usage", "memsw_max_usage", "failcnt", "memsw_failcnt",
+                "limit", "memsw_limit", "rss", "cache", "rss_huge", "swap", "pgpgin", "pgpgout",
+                "css")
+
+
+def header(filename: str, model: str, swap_account: bool) -> str:
+    return (f"# memcglang trace {FORMAT_VERSION}: {filename}, model {model}, "
+            f"swap accounting {'on' if swap_account else 'off'}")
+
+
+def value(obj, field: str, v) -> str:
+    """A field value as the trace shows it."""
+    if v is None:
+        return "max" if field == "limit" else "none"
+    if field == "pc_flags":
+        return decode(v, PCG_NAMES)
+    if field == "flags" and isinstance(obj, Page):
+        return decode(v, PG_NAMES)
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (Page, SwapEntry, MemCgroup)):
+        return v.name
+    if isinstance(v, tuple):
+        return "(" + " ".join(value(obj, field, x) for x in v) + ")"
+    if isinstance(v, int) or isinstance(v, str):
+        return str(v)
+    return type(v).__name__
+
+
+FIELD_NAMES = {"pc_flags": "flags", "pc_memcg": "memcg", "flags": "page", "record": "memcg"}
+
+
+def change(record) -> str | None:
+    """One journal record as `OBJECT FIELD: old -> new`, or None for bookkeeping records."""
+    obj, field, old, new = record
+    if isinstance(obj, dict):
+        if old is MISSING and isinstance(new, (Page, SwapEntry, MemCgroup)):
+            kind = {Page: "page", SwapEntry: "swap entry", MemCgroup: "memcg"}[type(new)]
+            return f"+ {kind} {new.name}"
+        if isinstance(new, Reservation):
+            who = new.memcg.name if new.memcg is not None else "NULL"
+            return f"+ reservation of {new.page.name} by {new.thread}: {who}"
+        if isinstance(old, Reservation):
+            return f"- reservation of {old.page.name} by {old.thread}"
+        return None  # windows, zaps and carried violations are bookkeeping
+    if isinstance(obj, (Cost, Window, Zap)):
+        return None
+    if isinstance(obj, ResCounter):
+        if field == "expected":
+            return None
+        name = f"{obj.memcg.name} {obj.kind}"
+        label = {"usage": "usage", "max_usage": "max_usage", "failcnt": "failcnt",
+                 "limit": "limit"}[field]
+        return f"{name}.{label}: {value(obj, field, old)} -> {value(obj, field, new)}"
+    if field in ("locker", "head", "in_cache", "readahead", "replaced", "use_hierarchy",
+                 "children"):
+        return None
+    name = getattr(obj, "name", "?")
+    label = FIELD_NAMES.get(field, field)
+    if isinstance(obj, Page) and field == "entry":
+        label = "entry"
+    return f"{name}.{label}: {value(obj, field, old)} -> {value(obj, field, new)}"
+
+
+def event(ev) -> str:
+    _pos, kind, name, args = ev
+    if kind == "note":
+        return f"note: {name}"
+    return f"{name}({', '.join(str(a) for a in args if a != '')})"
+
+
+def record_lines(rec, quiet: bool = False) -> list[str]:
+    """The lines of one statement: `pos: text`, its events, its changes, its messages."""
+    if quiet:
+        bad = rec.expects_failed or rec.outcome in ("bug", "scenario", "violation", "error")
+        return [f"{rec.pos}: {rec.text}", *("  " + m for m in _indent(rec.messages))] if bad else []
+    out = [f"{rec.pos}: {rec.text}"]
+    for result in rec.results:
+        out.extend(step_lines(result))
+    out.extend("  " + m for m in _indent(rec.messages))
+    return out
+
+
+def step_lines(result) -> list[str]:
+    """A step's kernel calls, each followed (indented) by the changes it made."""
+    out: list[str] = []
+    changes = result.changes
+    k = 0
+    for ev in result.events:
+        pos = ev[0] - result.start
+        while k < pos and k < len(changes):
+            text = change(changes[k])
+            if text is not None:
+                out.append("    " + text if out else "  " + text)
+            k += 1
+        out.append("  " + event(ev))
+    for r in changes[k:]:
+        text = change(r)
+        if text is not None:
+            out.append("    " + text if out else "  " + text)
+    return out
+
+
+def _indent(messages: list[str]) -> list[str]:
+    lines: list[str] = []
+    for m in messages:
+        lines.extend(m.splitlines())
+    return lines
+
+
+def state_lines(engine, target=None) -> list[str]:
+    """The state: memcgs with counters and statistics, live pages, swap entries, cost."""
+    out = []
+    if target is None or target in engine.memcgs:
+        for name in ([target] if target else engine.memcgs):
+            v = engine.memcg_view(name)
+            fields = " ".join(f"{f} {v[f]}" for f in MEMCG_FIELDS)
+            if name == "root":
+                fields += f" reported_usage {v['reported_usage']}"
+            out.append(f"memcg {name}: {fields}")
+    if target is None or target in engine.pages:
+        for name in ([target] if target else engine.pages):
+            v = engine.page_view(name)
+            if v["freed"] and target is None:
+                continue
+            if v["freed"]:
+                out.append(f"page {name}: freed")
+                continue
+            out.append(
+                f"page {name}: flags {v['flags']} memcg {v['memcg']} refcount {v['refcount']} "
+                f"mapcount {v['mapcount']} page {v['page']} isolated {v['isolated']} "
+                f"kind {v['kind']} huge {v['huge']} entry {v['entry']}"
+            )
+    if target is None or target in engine.entries:
+        for name in ([target] if target else engine.entries):
+            v = engine.entry_view(name)
+            if v["freed"] and target is None:
+                continue
+            out.append(f"swap entry {name}: memcg {v['memcg']} count {v['count']} "
+                       f"page {v['page']}" + (" freed" if v["freed"] else ""))
+    if target in (None, "cost"):
+        c = engine.cost_view()
+        out.append(f"cost: res_counter {c['res_counter']} pc_lock {c['pc_lock']} "
+                   f"batches {c['batches']}")
+    return out
+
+
+def verdict(statements: int, events: int, passed: int, failed: int) -> str:
+    return (f"{statements} statements, {events} events, {passed} expects passed, "
+            f"{failed} failed")
+
+
+def record_json(rec) -> str:
+    """One statement as a JSON object (one line)."""
+    return json.dumps({
+        "pos": rec.pos,
+        "line": rec.line,
+        "statement": rec.text,
+        "outcome": rec.outcome,
+        "events": [event(ev) for r in rec.results for ev in r.events],
+        "changes": [c for r in rec.results for c in map(change, r.changes) if c is not None],
+        "messages": _indent(rec.messages),
+        "expects_passed": rec.expects_passed,
+        "expects_failed": rec.expects_failed,
+    }, sort_keys=True)
