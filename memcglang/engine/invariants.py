@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from memcglang.engine.mm import Engine
 
 CONTRIB_FIELDS = frozenset(("pc_flags", "pc_memcg", "huge"))
+RES_SUMS = frozenset(("mem", "inflight", "deferred"))  # the Derived sums res holds
+MEMSW_SUMS = frozenset(("memsw", "recs", "inflight_memsw", "deferred_memsw"))
 # the page fields I3/I4 read (refcount, locker, isolated, entry, in_cache, mapping do not)
 PAGE_CHECK_FIELDS = frozenset(
     ("pc_flags", "pc_memcg", "huge", "freed", "mapcount", "flags", "readahead", "replaced")
@@ -66,12 +68,19 @@ class Checker:
             1 if used else 0,
         )
 
-    def _add(self, obj, field: str, delta: int, touched: set) -> None:
+    def _add(self, obj, field: str, delta: int, touched: dict) -> None:
+        """Add to one of a memcg's sums; note what it does to its res and memsw charges."""
         if delta:
             self.mm.j.w(obj, field, getattr(obj, field) + delta)
-            touched.add(obj.memcg)
+            acc = touched.get(obj.memcg)
+            if acc is None:
+                acc = touched[obj.memcg] = [0, 0]
+            if field in RES_SUMS:
+                acc[0] += delta
+            elif field in MEMSW_SUMS:
+                acc[1] += delta
 
-    def _apply_page(self, c, sign: int, touched: set) -> None:
+    def _apply_page(self, c, sign: int, touched: dict) -> None:
         if c is None:
             return
         d = c[0].d
@@ -159,7 +168,7 @@ class Checker:
                 elif old is MISSING and new.__class__ is Window:
                     window_olds.setdefault(new, {"memcg": None, "nr_pages": 0, "memsw_nr_pages": 0})
 
-        touched: set[MemCgroup] = set()
+        touched: dict[MemCgroup, list[int]] = {}  # memcg -> [res delta, memsw delta]
         # pages: old contribution out, new in
         for page, olds in page_olds.items():
             if olds.get("_created"):
@@ -203,9 +212,9 @@ class Checker:
                 self._add(win.memcg.d, "deferred", win.nr_pages, touched)
                 self._add(win.memcg.d, "deferred_memsw", win.memsw_nr_pages, touched)
         # expected counter usage over the hierarchy
-        for memcg in touched:
-            self._propagate(memcg, memcgs)
-        memcgs |= touched
+        for memcg, (res, memsw) in touched.items():
+            memcgs.add(memcg)
+            self._propagate(memcg, res, memsw, memcgs)
 
         found: list[InvariantViolation] = list(mm.warnings)
         mm.warnings = NO_WARNINGS
@@ -228,16 +237,16 @@ class Checker:
         memsw = d.memsw + d.recs + d.inflight_memsw + d.deferred_memsw
         return res, (memsw if self.mm.swap_account else 0)
 
-    def _propagate(self, memcg: MemCgroup, out: set) -> None:
-        """Move the change of memcg's local sums into the expected usage of its counter chain."""
-        res, memsw = self.local(memcg)
+    def _propagate(self, memcg: MemCgroup, res: int, memsw: int, out: set) -> None:
+        """Add the change of memcg's own charges to the expected usage of its counter chain."""
+        if memcg.parent is None and not self.mm.model.root_charged:
+            return  # pages of root hold no counter charge (3.17, legacy)
+        if not self.mm.swap_account:
+            memsw = 0
         w = self.mm.j.w
-        pairs = ((memcg.res, res, "local_res"), (memcg.memsw, memsw, "local_memsw"))
-        for counter, value, field in pairs:
-            delta = value - getattr(memcg.d, field)
+        for counter, delta in ((memcg.res, res), (memcg.memsw, memsw)):
             if not delta:
                 continue
-            w(memcg.d, field, value)
             c = counter
             while c is not None:
                 w(c, "expected", c.expected + delta)

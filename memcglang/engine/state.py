@@ -103,8 +103,6 @@ class Derived:
     split_adj: int = 0  # tails created by split_huge_page while charged here (I11)
     recs: int = 0  # swap entries whose swap_cgroup record names this memcg
     migration_refs: int = 0  # css references held by legacy migration (prepare..end)
-    local_res: int = 0  # what this memcg itself holds in res (0 for root when root is not charged)
-    local_memsw: int = 0
 
 
 @attrs.define(eq=False)
