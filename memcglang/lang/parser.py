@@ -23,8 +23,8 @@ GRAMMAR_FILE = GRAMMAR_DIR / "memcg.lark"
 MAX_SYNTAX_ERRORS = 50
 
 # names of terminals that are keywords, as the user reads them in an "expected" list
-PUNCTUATION = {"_NL": "end of line", "LBRACE": "`{`", "RBRACE": "`}`", "COLON": "`:`",
-               "SLASH": "`/`", "VBAR": "`|`", "EQUAL": "`=`", "COMMA": "`,`"}
+PUNCTUATION = {"_NL": "end of line", "$END": "end of file", "LBRACE": "`{`", "RBRACE": "`}`",
+               "COLON": "`:`", "SLASH": "`/`", "VBAR": "`|`", "EQUAL": "`=`", "COMMA": "`,`"}
 
 
 def normalise(text: str) -> str:
@@ -163,9 +163,9 @@ class ToAst(Transformer):
         return ast.Expect(target=c[1], checks=tuple(c[2:]), **self._pos(c[0]))
 
     def expect_outcome(self, c):
-        if len(c) == 4:  # expect error ERRNO: stmt
+        if c[1].type == "ERRNO":  # expect error ERRNO: stmt ("error" is filtered out)
             return ast.ExpectOutcome(
-                outcome="error", errno=str(c[2]), stmt=c[3], **self._pos(c[0])
+                outcome="error", errno=str(c[1]), stmt=c[2], **self._pos(c[0])
             )
         return ast.ExpectOutcome(outcome=str(c[1]), errno=None, stmt=c[2], **self._pos(c[0]))
 
@@ -282,8 +282,8 @@ def _blank_line(text: str, number: int) -> str:
     """Drop a bad line for the next attempt, keeping block structure (`{` lines stay openers)."""
     lines = text.split("\n")
     if 0 < number <= len(lines):
-        bad = lines[number - 1]
-        lines[number - 1] = "zap {" if bad.rstrip().endswith("{") else ""
+        bad = _code(lines[number - 1]).rstrip()
+        lines[number - 1] = "zap {" if bad.endswith("{") else "}" if bad.endswith("}") else ""
     return "\n".join(lines)
 
 
@@ -346,21 +346,36 @@ def _diagnostic(e: UnexpectedInput, filename: str, lines: list[str]) -> Diagnost
                           "a block opened with `{` needs a `}` on a line of its own")
     assert isinstance(e, UnexpectedToken)
     tok = e.token
+    if tok.type == "$END":
+        last = max((i for i, text in enumerate(lines) if _code(text).strip()), default=0)
+        return Diagnostic(filename, last + 1, len(_code(lines[last]).rstrip()) + 1,
+                          "unexpected end of file", lines[last], 1,
+                          "a block opened with `{` needs a `}` on a line of its own")
     expected = _expected(e)
-    if tok.type == "_NL" or tok.type == "$END":
+    if tok.type == "_NL":
         message = "unexpected end of line"
         width = 1
-        if tok.type == "_NL":
-            col = len(source_line.rstrip()) + 1
+        col = len(_code(source_line).rstrip()) + 1
     else:
         message = f"unexpected {str(tok)!r}"
         width = len(str(tok))
     hint = None
-    if "NAME" in e.expected and tok.type not in KEYWORD_TYPES_NOT_NAMES and str(tok).isidentifier():
+    if tok.type == "RBRACE":
+        hint = "`}` stands alone on its line (no one-line blocks)"
+    elif tok.type == "LBRACE":
+        hint = "`{` ends the line that opens a block"
+    elif "NAME" in e.expected and tok.type not in KEYWORD_TYPES_NOT_NAMES and str(
+            tok).isidentifier():
         hint = f"`{tok}` is a keyword and cannot be a name"
     elif expected:
         hint = "expected " + _join(expected)
     return Diagnostic(filename, line, col, message, source_line, width, hint)
+
+
+def _code(line: str) -> str:
+    """A line without its comment."""
+    i = line.find("#")
+    return line if i < 0 else line[:i]
 
 
 def _join(items: list[str]) -> str:

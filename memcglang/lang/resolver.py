@@ -37,7 +37,8 @@ PG_FLAGS = {"lru", "locked", "swapcache"}
 SIZE = re.compile(r"(-?)([0-9]+)([KkMmGg]?)")
 UNIT = {"": None, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 PAGE_SIZE = 4096
-TAIL = r"\.(?:[0-9]+|\{[A-Za-z_][A-Za-z0-9_]*(?:[+-][0-9]+)?\})"  # P.1 ... P.511, P.{i}
+# the tails of a split huge page: P.1 ... P.511
+TAIL = r"\.(?:[1-9]|[1-9][0-9]|[1-4][0-9][0-9]|50[0-9]|51[01])"
 
 
 def size_in_pages(text: str) -> int | None:
@@ -62,6 +63,11 @@ class Resolution:
     model: str | None = None
     swapaccount: bool = True
     threads: list[str] = attrs.Factory(list)
+
+
+def a(kind: str) -> str:
+    """`a page`, `an entry`."""
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _shape(text: str) -> str:
@@ -101,8 +107,9 @@ class Names:
             return None
         shape = _shape(text)
         pattern = _pattern(text)
+        instance = TEMPLATE.sub("1", text)  # e.g. H.{i+1} -> H.1, for the split-tail families
         for fam_shape, fam_pattern, kind, line in self.families:
-            if fam_shape == shape or fam_pattern.fullmatch(text.replace("{", "0").replace("}", "")):
+            if fam_shape == shape or fam_pattern.fullmatch(instance):
                 return kind, line
         for name, (kind, line) in self.concrete.items():
             if pattern.fullmatch(name):
@@ -136,6 +143,9 @@ class Resolver:
         self.seen_swapaccount: ast.Swapaccount | None = None
         self.memcgs_declared = 0
         self.in_threads = False
+        for stmt in program.stmts:  # memsw_limit checks need the file's swapaccount
+            if isinstance(stmt, ast.Swapaccount):
+                self.result.swapaccount = stmt.on
 
     # -- reporting --------------------------------------------------------------------------
     def error(self, line: int, col: int, width: int, message: str, hint: str | None = None):
@@ -174,6 +184,8 @@ class Resolver:
             self.all_thread_names = Names()
         self.setup_done = True
         name = stmt.name
+        if not self.check_vars(name, ()):
+            return
         self.bind(name, "thread")
         self.result.threads.append(name.text)
         outer = self.names
@@ -183,9 +195,18 @@ class Resolver:
         )
         for inner in stmt.body:
             self.stmt(inner, env=())
-        # names bound in threads are visible to the postcondition
+        # names bound in threads are visible to the postcondition; one namespace, so a name
+        # bound by two threads is bound twice
         merged = outer
         for k, v in self.names.concrete.items():
+            if k in self.all_thread_names.concrete and v != self.all_thread_names.concrete[k]:
+                line = v[1]
+                col = self.program.line(line).find(k) + 1 or 1
+                kind, first = self.all_thread_names.concrete[k]
+                self.error(line, col, len(k), f"{k} is already bound ({a(kind)}, on line {first})",
+                           "a name is bound once and never reused, in any thread")
+            elif k not in self.thread_base.concrete:
+                self.all_thread_names.concrete[k] = v
             merged.concrete.setdefault(k, v)
         merged.families.extend(f for f in self.names.families if f not in merged.families)
         self.names = merged
@@ -252,7 +273,6 @@ class Resolver:
                 self.error_at(stmt, "`swapaccount` is given twice",
                               f"the first is on line {self.seen_swapaccount.line}", width=11)
             self.seen_swapaccount = stmt
-            self.result.swapaccount = stmt.on
         else:
             self.memcg(stmt)
 
@@ -317,8 +337,8 @@ class Resolver:
                  if shape == _shape(name.text)), None)
         if found is not None:
             old_kind, line = found
-            where = f"line {line}" if line else "the start"
-            self.error_at(name, f"{name.text} is already bound (a {old_kind}, on {where})",
+            what = f"{a(old_kind)}, on line {line}" if line else "the root memcg"
+            self.error_at(name, f"{name.text} is already bound ({what})",
                           "a name is bound once and never reused", width=width)
             return
         self.names.bind(name.text, kind, name.line)
@@ -343,7 +363,8 @@ class Resolver:
             return
         actual, _line = found
         if actual not in kinds:
-            self.error_at(name, f"{name.text} is a {actual}, not a {' or '.join(kinds)}")
+            wanted = " or ".join(a(k) for k in kinds)
+            self.error_at(name, f"{name.text} is {a(actual)}, not {wanted}")
 
     def use_memcg(self, path: ast.Path, env: tuple[str, ...]) -> None:
         names = list(path.names)
@@ -358,7 +379,7 @@ class Resolver:
             hint = f"did you mean {close[0]}?" if close else "declare it with `memcg`"
             self.error_at(path, f"unknown memcg {path.text}", hint)
         elif self.names.lookup(text)[0] != MEMCG:
-            self.error_at(path, f"{path.text} is a {self.names.lookup(text)[0]}, not a memcg")
+            self.error_at(path, f"{path.text} is {a(self.names.lookup(text)[0])}, not a memcg")
 
     def action(self, stmt: ast.Stmt, env: tuple[str, ...]) -> None:
         verb = BY_CLASS[type(stmt)]
@@ -374,14 +395,16 @@ class Resolver:
             else:
                 self.use(value, kind, env)
         if isinstance(stmt, ast.Set):
+            if stmt.path.text in ("root", "root/"):
+                self.error_at(stmt.path, "limits cannot be set on root")
             self.settings(stmt.settings)
         for attr, kind in verb.may_bind:
             name = getattr(stmt, attr)
             if self.check_vars(name, env) and self.names.lookup(name.text) is None:
                 self.names.bind(name.text, kind, name.line)
             elif self.names.lookup(name.text) and self.names.lookup(name.text)[0] != kind:
-                self.error_at(name, f"{name.text} is a {self.names.lookup(name.text)[0]}, "
-                              f"not a {kind}")
+                self.error_at(name, f"{name.text} is {a(self.names.lookup(name.text)[0])}, "
+                              f"not {a(kind)}")
         for attr, kind in verb.binds:
             name = getattr(stmt, attr)
             if name is not None and self.check_vars(name, env):
@@ -422,7 +445,7 @@ class Resolver:
         for check in stmt.checks:
             if check.field not in allowed:
                 self.error(check.line, check.col, len(check.field),
-                           f"{check.field} is not a field of a {kind}",
+                           f"{check.field} is not a field of {a(kind)}",
                            f"{kind} fields: {', '.join(sorted(allowed))}")
                 continue
             self.value(kind, check, env)

@@ -19,8 +19,14 @@ def read_source(path: str) -> str:
     except UnicodeDecodeError as e:
         before = data[: e.start]
         line = before.count(b"\n") + 1
-        col = e.start - (before.rfind(b"\n") + 1) + 1
-        text = data.split(b"\n")[line - 1].decode("utf-8", "replace")
+        start = before.rfind(b"\n") + 1
+        prefix = data[start : e.start].decode("utf-8", "replace")
+        if line == 1:
+            prefix = prefix.removeprefix("\ufeff")
+        col = len(prefix) + 1  # in characters, as every other column
+        text = data.split(b"\n")[line - 1].decode("utf-8", "replace").rstrip("\r")
+        if line == 1:
+            text = text.removeprefix("\ufeff")
         raise StaticErrors([
             Diagnostic(path, line, col, f"byte 0x{data[e.start]:02x} is not UTF-8", text, 1,
                        "a .mcg file is UTF-8 text")
