@@ -218,8 +218,18 @@ class Checker:
 
         found: list[InvariantViolation] = list(mm.warnings)
         mm.warnings = NO_WARNINGS
+        # I10 can fail only at a memcg whose counters are off (I1/I2) or at its counter parent:
+        # a counter's expected usage is its own charges plus its chained children's
+        hierarchy: set[MemCgroup] = set()
         for memcg in memcgs:
             self.check_memcg(memcg, found)
+            if memcg.res.usage != memcg.res.expected or (
+                    memcg.memsw.usage != memcg.memsw.expected):
+                hierarchy.add(memcg)
+                if memcg.res.parent is not None:
+                    hierarchy.add(memcg.res.parent.memcg)
+        for memcg in hierarchy:
+            self.check_hierarchy(memcg, found)
         for page in pages:
             self.check_page(page, found)
         for entry in entries:
@@ -297,26 +307,31 @@ class Checker:
         if m.res.limit is not None and m.memsw.limit is not None and m.res.limit > m.memsw.limit:
             found.append(InvariantViolation(
                 "I8", name, "limit", m.res.limit, f"<= {m.memsw.limit}", "limit above memsw_limit"))
-        chained = [c for c in m.children if c.res.parent is m.res]
-        if chained:
-            own_res, own_memsw = self.local(m)
-            kids = sum(c.res.usage for c in chained)
-            if m.res.usage - kids != own_res:
-                found.append(InvariantViolation(
-                    "I10", name, "usage", m.res.usage, own_res + kids,
-                    "a hierarchical parent must hold its own charges plus its children's"))
-            if mm.swap_account:
-                kids = sum(c.memsw.usage for c in chained)
-                if m.memsw.usage - kids != own_memsw:
-                    found.append(InvariantViolation(
-                        "I10", name, "memsw", m.memsw.usage, own_memsw + kids,
-                        "a hierarchical parent must hold its own charges plus its children's"))
         events = m.pgpgin - m.pgpgout
         expected_events = d.used_entries - d.split_adj
         if events != expected_events:
             found.append(InvariantViolation(
                 "I11", name, "pgpgin-pgpgout", events, expected_events,
                 "charge events differ from the charged pages"))
+
+    def check_hierarchy(self, m: MemCgroup, found: list) -> None:
+        """I10: a hierarchical parent holds its own charges plus its chained children's."""
+        chained = [c for c in m.children if c.res.parent is m.res]
+        if not chained:
+            return
+        name = m.name
+        own_res, own_memsw = self.local(m)
+        kids = sum(c.res.usage for c in chained)
+        if m.res.usage - kids != own_res:
+            found.append(InvariantViolation(
+                "I10", name, "usage", m.res.usage, own_res + kids,
+                "a hierarchical parent must hold its own charges plus its children's"))
+        if self.mm.swap_account:
+            kids = sum(c.memsw.usage for c in chained)
+            if m.memsw.usage - kids != own_memsw:
+                found.append(InvariantViolation(
+                    "I10", name, "memsw", m.memsw.usage, own_memsw + kids,
+                    "a hierarchical parent must hold its own charges plus its children's"))
 
     def check_page(self, page: Page, found: list) -> None:
         model = self.mm.model

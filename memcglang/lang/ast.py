@@ -327,9 +327,13 @@ class Program:
     stmts: tuple[Stmt, ...]
     filename: str
     source: str
+    lines: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.source.split("\n")))
 
     def line(self, number: int) -> str:
-        lines = self.source.split("\n")
+        lines = self.lines
         return lines[number - 1] if 0 < number <= len(lines) else ""
 
 

@@ -79,7 +79,7 @@ class Interpreter:
                         self.engine.set_thread("main")
                     continue
                 yield from self.stmt(stmt, {})
-            yield from self.end_thread("main", len(self.program.source.split("\n")) - 1)
+            yield from self.end_thread("main", len(self.program.lines) - 1)
         except Stop:
             self.failed = True
 
