@@ -377,11 +377,13 @@ class Checker:
 
     # -- carried violations -----------------------------------------------------------------
     def _new_ones(self, found, memcgs, pages, entries) -> list[InvariantViolation]:
-        """Report what is new; forget carried violations the step's objects no longer show."""
+        """Report what is new, in a fixed order (the objects were met in set order); forget
+        carried violations the step's objects no longer show."""
         mm = self.mm
         known = mm.known
         new: list[InvariantViolation] = []
         seen = set()
+        found.sort(key=lambda v: (v.obj, int(v.inv[1:]), v.field))
         for v in found:
             key = v.key
             seen.add(key)
