@@ -48,6 +48,7 @@ class Checker:
 
     def __init__(self, mm: Engine):
         self.mm = mm
+        self.write = mm.j.w
 
     # -- page contributions -----------------------------------------------------------------
     def contrib(self, kind: str, pc_flags: int, memcg: MemCgroup | None, huge: bool):
@@ -71,7 +72,7 @@ class Checker:
     def _add(self, obj, field: str, delta: int, touched: dict) -> None:
         """Add to one of a memcg's sums; note what it does to its res and memsw charges."""
         if delta:
-            self.mm.j.w(obj, field, getattr(obj, field) + delta)
+            self.write(obj, field, getattr(obj, field) + delta)
             acc = touched.get(obj.memcg)
             if acc is None:
                 acc = touched[obj.memcg] = [0, 0]
@@ -121,6 +122,10 @@ class Checker:
 
     def _check(self, records: list) -> list[InvariantViolation]:
         mm = self.mm
+        # The derived sums are state the checker keeps; they go through the journal only when
+        # a mark (undo, backtracking) may roll back past this step. Without one, nothing can:
+        # a refused step is rolled back before the checker runs.
+        self.write = mm.j.w if mm.j.marks else setattr
         pages: set[Page] = set()
         page_olds: dict[Page, dict] = {}  # pages whose accounting fields changed
         window_olds: dict[Window, dict] = {}
@@ -253,7 +258,7 @@ class Checker:
             return  # pages of root hold no counter charge (3.17, legacy)
         if not self.mm.swap_account:
             memsw = 0
-        w = self.mm.j.w
+        w = self.write
         for counter, delta in ((memcg.res, res), (memcg.memsw, memsw)):
             if not delta:
                 continue

@@ -13,6 +13,18 @@ import re
 import attrs
 
 TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:([+-][0-9]+))?\}")
+_PARTS: dict[str, tuple] = {}  # a templated name's literals and (variable, offset) pairs
+
+
+def _split(text: str) -> tuple:
+    parts: list = []
+    last = 0
+    for m in TEMPLATE.finditer(text):
+        parts.append(text[last : m.start()])
+        parts.append((m.group(1), int(m.group(2) or 0)))
+        last = m.end()
+    parts.append(text[last:])
+    return tuple(p for p in parts if p != "")
 
 
 @attrs.frozen
@@ -37,9 +49,13 @@ class Name:
 
     def fill(self, env: dict[str, int]) -> str:
         """The name with each `{i}`, `{i+K}`, `{i-K}` replaced by its value in `env`."""
-        if "{" not in self.text:
-            return self.text
-        return TEMPLATE.sub(lambda m: str(env[m.group(1)] + int(m.group(2) or 0)), self.text)
+        text = self.text
+        if "{" not in text:
+            return text
+        parts = _PARTS.get(text)
+        if parts is None:
+            parts = _PARTS[text] = _split(text)
+        return "".join(p if p.__class__ is str else str(env[p[0]] + p[1]) for p in parts)
 
 
 @attrs.frozen

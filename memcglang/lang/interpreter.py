@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import attrs
-
 from memcglang.engine import (
     ChargeFailed,
     Deadlock,
@@ -30,19 +28,43 @@ STOPS = frozenset(("bug", "scenario", "violation", "error"))  # outcomes that en
 AVAILABLE_MODELS = ("v1", "3.17")
 
 
-@attrs.define
 class Record:
-    """One statement as it ran: where, what the engine did, how it ended, what to report."""
+    """One statement as it ran: where, what the engine did, how it ended, what to report.
 
-    pos: str  # file:line or file:line[i=3]
-    line: int
-    text: str  # the statement as written
-    outcome: str  # ok, kept, failed, error, bug, violation, scenario, skipped, expect, show
-    results: list[StepResult] = attrs.Factory(list)
-    messages: list[str] = attrs.Factory(list)
-    expects_passed: int = 0
-    expects_failed: int = 0
-    show: object = None  # the target of a `show` (None: everything; "all" when bare)
+    `outcome` is ok, kept, failed, error, bug, violation, scenario, expected, expect,
+    failed-expect, show or skipped. The position and text are made when asked for: a quiet
+    run prints them only for failures.
+    """
+
+    __slots__ = ("program", "line", "col", "env", "_text", "outcome", "results", "messages",
+                 "expects_passed", "expects_failed", "show")
+
+    def __init__(self, program: ast.Program, stmt, env: dict, outcome: str,
+                 text: str | None = None, show=None):
+        self.program = program
+        self.line = stmt.line
+        self.col = stmt.col
+        self.env = env
+        self._text = text
+        self.outcome = outcome
+        self.results: list[StepResult] = []
+        self.messages: list[str] = []
+        self.expects_passed = 0
+        self.expects_failed = 0
+        self.show = show  # the target of a `show` (None: everything)
+
+    @property
+    def pos(self) -> str:
+        where = f"{self.program.filename}:{self.line}"
+        if self.env:
+            where += "[" + ",".join(f"{k}={v}" for k, v in self.env.items()) + "]"
+        return where
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self.program.line(self.line)[self.col - 1 :].strip()
+        return self._text
 
 
 class Stop(Exception):
@@ -93,19 +115,11 @@ class Interpreter:
         try:
             self.engine.end_thread(thread)
         except ScenarioError as e:
-            rec = Record(f"{self.program.filename}:{line}", line, f"end of {thread}", "scenario")
+            rec = Record(self.program, ast.Stmt(line=line, col=1), {}, "scenario",
+                         f"end of {thread}")
             rec.messages.append(f"scenario error: {e}")
             yield rec
             raise Stop from None
-
-    def pos(self, stmt: ast.Stmt, env: dict) -> str:
-        where = f"{self.program.filename}:{stmt.line}"
-        if env:
-            where += "[" + ",".join(f"{k}={v}" for k, v in env.items()) + "]"
-        return where
-
-    def text(self, stmt: ast.Stmt) -> str:
-        return self.program.line(stmt.line)[stmt.col - 1 :].strip()
 
     # -- statements -------------------------------------------------------------------------
     def stmt(self, stmt: ast.Stmt, env: dict) -> Iterator[Record]:
@@ -120,8 +134,9 @@ class Interpreter:
             return
         if kind is ast.Only or kind is ast.OnlyBlock:
             if self.model not in stmt.models:
-                yield Record(self.pos(stmt, env), stmt.line, self.text(stmt), "skipped",
-                             messages=[f"skipped under {self.model}"])
+                rec = Record(self.program, stmt, env, "skipped")
+                rec.messages.append(f"skipped under {self.model}")
+                yield rec
                 return
             if kind is ast.Only:
                 yield from self.stmt(stmt.stmt, env)
@@ -132,7 +147,7 @@ class Interpreter:
         if kind is ast.Zap or kind is ast.Batch:
             begin, end = ("zap_begin", "zap_end") if kind is ast.Zap else (
                 "batch_begin", "batch_end")
-            yield from self.stepped(stmt, env, lambda e: getattr(e, begin)(), self.text(stmt))
+            yield from self.stepped(stmt, env, lambda e: getattr(e, begin)())
             for inner in stmt.body:
                 yield from self.stmt(inner, env)
             yield from self.stepped(stmt, env, lambda e: getattr(e, end)(), "}")
@@ -142,31 +157,36 @@ class Interpreter:
             return
         if kind is ast.Show:
             self.statements += 1
-            yield Record(self.pos(stmt, env), stmt.line, self.text(stmt), "show",
+            yield Record(self.program, stmt, env, "show",
                          show=self.show_target(stmt.target, env))
             return
         if kind is ast.ExpectOutcome:
-            rec = self.step(stmt.stmt, env, self.call(stmt.stmt, env), self.text(stmt), stmt)
+            rec = self.step(stmt, env, None, expected=stmt)
             if rec.expects_failed:
                 self.failed = True
             yield rec
             if rec.outcome in STOPS:
                 raise Stop
             return
-        yield from self.stepped(stmt, env, self.call(stmt, env), self.text(stmt))
+        yield from self.stepped(stmt, env)
 
-    def stepped(self, stmt, env, action, text: str) -> Iterator[Record]:
+    def stepped(self, stmt, env, action=None, text: str | None = None) -> Iterator[Record]:
         rec = self.step(stmt, env, action, text)
         yield rec
         if rec.outcome in STOPS:
             raise Stop
 
-    def step(self, stmt, env, action, text: str, expected: ast.ExpectOutcome | None = None):
-        """Run one engine step; classify its outcome; stop the run on what LANGUAGE §4 says."""
+    def step(self, stmt, env, action=None, text: str | None = None,
+             expected: ast.ExpectOutcome | None = None):
+        """Run one engine step (the statement's own call, or `action`); classify its outcome;
+        mark the run failed where LANGUAGE §4 says it stops."""
         self.statements += 1
-        rec = Record(self.pos(stmt, env), stmt.line, text, "ok")
+        rec = Record(self.program, stmt, env, "ok", text)
         try:
-            result = action(self.engine)
+            if action is not None:
+                result = action(self.engine)
+            else:
+                result = self.invoke(expected.stmt if expected is not None else stmt, env)
         except VmBug as e:
             rec.outcome = "bug"
             rec.messages.append(e.report)
@@ -219,8 +239,9 @@ class Interpreter:
             )
 
     # -- engine calls -----------------------------------------------------------------------
-    def call(self, stmt: ast.Stmt, env: dict):
-        """The engine call a statement makes, with its names filled in."""
+    def invoke(self, stmt: ast.Stmt, env: dict) -> StepResult:
+        """Make the engine call of a statement, its names filled in."""
+        e = self.engine
         def n(name: ast.Name | None) -> str | None:
             return None if name is None else name.fill(env)
 
@@ -235,46 +256,46 @@ class Interpreter:
         t = type(stmt)
         if t is ast.Memcg:
             limits = settings(stmt.settings)
-            return lambda e: e.create_memcg(p(stmt.path), **limits)
+            return e.create_memcg(p(stmt.path), **limits)
         if t is ast.Set:
             limits = settings(stmt.settings)
             limits.pop("hierarchy", None)
-            return lambda e: e.set_limits(p(stmt.path), **limits)
+            return e.set_limits(p(stmt.path), **limits)
         if t is ast.Alloc:
-            return lambda e: e.alloc(n(stmt.page), stmt.kind, stmt.huge)
+            return e.alloc(n(stmt.page), stmt.kind, stmt.huge)
         if t is ast.TryCharge:
-            return lambda e: e.try_charge(n(stmt.page), p(stmt.memcg))
+            return e.try_charge(n(stmt.page), p(stmt.memcg))
         if t is ast.Commit:
-            return lambda e: e.commit(n(stmt.page), stmt.lrucare)
+            return e.commit(n(stmt.page), stmt.lrucare)
         if t is ast.Charge:
-            return lambda e: e.charge(n(stmt.page), p(stmt.memcg), stmt.lrucare)
+            return e.charge(n(stmt.page), p(stmt.memcg), stmt.lrucare)
         if isinstance(stmt, ast.PageStmt):
             method = PAGE_METHODS[t]
-            return lambda e: getattr(e, method)(n(stmt.page))
+            return getattr(e, method)(n(stmt.page))
         if t is ast.AddToSwap:
-            return lambda e: e.add_to_swap(n(stmt.page), n(stmt.entry))
+            return e.add_to_swap(n(stmt.page), n(stmt.entry))
         if t is ast.Readahead:
-            return lambda e: e.readahead(n(stmt.entry), n(stmt.page))
+            return e.readahead(n(stmt.entry), n(stmt.page))
         if t is ast.FreeSwap:
-            return lambda e: e.free_swap(n(stmt.entry))
+            return e.free_swap(n(stmt.entry))
         if t is ast.Release:
-            return lambda e: e.release(*(n(x) for x in stmt.pages))
+            return e.release(*(n(x) for x in stmt.pages))
         if t is ast.Fault:
-            return lambda e: e.fault(n(stmt.page), p(stmt.memcg), stmt.huge)
+            return e.fault(n(stmt.page), p(stmt.memcg), stmt.huge)
         if t is ast.Cache:
-            return lambda e: e.cache(n(stmt.page), p(stmt.memcg))
+            return e.cache(n(stmt.page), p(stmt.memcg))
         if t is ast.Cow:
-            return lambda e: e.cow(n(stmt.old), n(stmt.new), p(stmt.memcg))
+            return e.cow(n(stmt.old), n(stmt.new), p(stmt.memcg))
         if t is ast.Swapin:
-            return lambda e: e.swapin(n(stmt.entry), n(stmt.page), p(stmt.memcg), stmt.reuse)
+            return e.swapin(n(stmt.entry), n(stmt.page), p(stmt.memcg), stmt.reuse)
         if t is ast.Reclaim:
-            return lambda e: e.reclaim(n(stmt.page), n(stmt.entry))
+            return e.reclaim(n(stmt.page), n(stmt.entry))
         if t is ast.Migrate:
-            return lambda e: e.migrate(n(stmt.old), n(stmt.new), stmt.fail)
+            return e.migrate(n(stmt.old), n(stmt.new), stmt.fail)
         if t is ast.ReplaceCache:
-            return lambda e: e.replace_cache(n(stmt.old), n(stmt.new))
+            return e.replace_cache(n(stmt.old), n(stmt.new))
         if t is ast.Move:
-            return lambda e: e.move(n(stmt.target), p(stmt.memcg))
+            return e.move(n(stmt.target), p(stmt.memcg))
         raise TypeError(f"no engine call for {t.__name__}")
 
     # -- expect and show --------------------------------------------------------------------
@@ -290,7 +311,7 @@ class Interpreter:
 
     def expect(self, stmt: ast.Expect, env: dict) -> Record:
         self.statements += 1
-        rec = Record(self.pos(stmt, env), stmt.line, self.text(stmt), "expect")
+        rec = Record(self.program, stmt, env, "expect")
         target = self.show_target(stmt.target, env)
         view, kind = self.view(target)
         if view is None:
