@@ -157,3 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args.files, args.model, mode, args.quiet, sys.stdout, sys.stderr)
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a bug of ours: say so in one line, never with a traceback
+        print(f"memcglang: internal error: {type(e).__name__}: {e} (please report it with the "
+              "scenario that caused it)", file=sys.stderr)
+        return 1
