@@ -85,7 +85,9 @@ def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err) -
             continue
         interp = Interpreter(program, resolution, chosen)
         emit = _emitter(mode, out)
-        if mode != "json" and not quiet:
+        if mode == "json":
+            emit(plain.json_header(program.filename, chosen, resolution.swapaccount))
+        elif not quiet:
             emit(plain.header(program.filename, chosen, resolution.swapaccount))
         events = passed = failed = 0
         for rec in interp.run():

@@ -125,6 +125,9 @@ def test_json_is_one_object_per_statement(tmp_path):
     result = run(path, "--json", "--model", "3.17")
     assert result.returncode == 0
     objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert objects[0] == {"file": path, "format": "memcglang trace", "model": "3.17",
+                          "swap_accounting": True, "version": 1}
+    objects = objects[1:]
     assert [o.get("statement") for o in objects[:2]] == ["memcg A", "fault P in A"]
     assert "try_charge(A, 1)" in objects[1]["events"]
     assert objects[-1] == {"failed": False, "verdict": objects[-1]["verdict"]}

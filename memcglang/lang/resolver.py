@@ -143,9 +143,28 @@ class Resolver:
         self.seen_swapaccount: ast.Swapaccount | None = None
         self.memcgs_declared = 0
         self.in_threads = False
-        for stmt in program.stmts:  # memsw_limit checks need the file's swapaccount
-            if isinstance(stmt, ast.Swapaccount):
+        self.later: dict[str, int] = {}  # names some statement binds -> its first line
+        self._scan(program.stmts)
+
+    def _scan(self, stmts) -> None:
+        """What the whole file says up front: its swapaccount, and where each name is bound
+        (so a name used before its binding is told apart from a name never bound)."""
+        for stmt in stmts:
+            if isinstance(stmt, ast.Swapaccount):  # memsw_limit checks need it
                 self.result.swapaccount = stmt.on
+            verb = BY_CLASS.get(type(stmt))
+            for attr, _kind in (verb.binds + verb.may_bind) if verb else ():
+                name = getattr(stmt, attr)
+                if name is not None:
+                    self.later.setdefault(name.text, name.line)
+            if isinstance(stmt, ast.Memcg):
+                self.later.setdefault(stmt.path.text, stmt.line)
+            for attr in ("body",):
+                if hasattr(stmt, attr):
+                    self._scan(getattr(stmt, attr))
+            for attr in ("stmt",):
+                if hasattr(stmt, attr):
+                    self._scan((getattr(stmt, attr),))
 
     # -- reporting --------------------------------------------------------------------------
     def error(self, line: int, col: int, width: int, message: str, hint: str | None = None):
@@ -356,6 +375,10 @@ class Resolver:
         found = self.names.lookup(name.text)
         kinds = kind.split("|")
         if found is None:
+            if name.text in self.later and self.later[name.text] >= name.line:
+                self.error_at(name, f"{name.text} is used before it exists",
+                              f"it is bound on line {self.later[name.text]}")
+                return
             candidates = [c for k in kinds for c in self.names.of_kind(k)]
             close = difflib.get_close_matches(name.text, candidates, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else None

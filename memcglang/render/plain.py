@@ -30,6 +30,11 @@ def header(filename: str, model: str, swap_account: bool) -> str:
             f"swap accounting {'on' if swap_account else 'off'}")
 
 
+def json_header(filename: str, model: str, swap_account: bool) -> str:
+    return json.dumps({"format": "memcglang trace", "version": FORMAT_VERSION, "file": filename,
+                       "model": model, "swap_accounting": swap_account}, sort_keys=True)
+
+
 def value(obj, field: str, v) -> str:
     """A field value as the trace shows it."""
     if v is None:

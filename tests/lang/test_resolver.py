@@ -192,9 +192,10 @@ UNKNOWN = {
     "expect-value-page": ("memcg A\nfault P in A\nreclaim P as E\nexpect E page Qx\n",
                           [(4, 15, "unknown page Qx", None)]),
     # used before it exists: the later binding does not count
-    "page-before-alloc": ("memcg A\nmap P\nalloc P anon\n", [(2, 5, "unknown page P", None)]),
+    "page-before-alloc": ("memcg A\nmap P\nalloc P anon\n",
+                          [(2, 5, "P is used before it exists", "it is bound on line 3")]),
     "entry-before-bound": ("memcg A\nfault P in A\nfree_swap E\nreclaim P as E\n",
-                           [(3, 11, "unknown entry E", None)]),
+                           [(3, 11, "E is used before it exists", "it is bound on line 4")]),
     "tail-before-split": ("memcg A\nfault H in A huge\nexpect H.1 refcount 1\nsplit H\n",
                           [(3, 8, "unknown name H.1", None)]),
     "memcg-used-in-setup-order": ("memcg A/B\nmemcg A\n",
@@ -518,7 +519,7 @@ THREADS = {
                       [(6, 9, "unknown page Q")]),
     "later-thread-names": ("memcg A\nthread cpu0 {\n  unmap Q\n}\nthread cpu1 {\n"
                            "  fault Q in A\n}\n",
-                           [(3, 9, "unknown page Q")]),
+                           [(3, 9, "Q is used before it exists")]),
     "model-in-thread": ("thread T {\n  model v1\n}\n",
                         [(2, 3, "`model` must come before every other statement")]),
 }
