@@ -22,6 +22,7 @@ from memcglang.engine import (
 )
 from memcglang.lang import ast
 from memcglang.lang.resolver import Resolution, size_in_pages
+from memcglang.lang.verbs import TABLE
 
 DEFAULT_MODEL = "v1"
 STOPS = frozenset(("bug", "scenario", "violation", "error"))  # outcomes that end a run
@@ -346,14 +347,8 @@ class Interpreter:
         return None, None
 
 
-PAGE_METHODS = {
-    ast.Cancel: "cancel", ast.Map: "map", ast.Unmap: "unmap", ast.TryToUnmap: "try_to_unmap",
-    ast.Get: "get", ast.Put: "put", ast.Lock: "lock", ast.Unlock: "unlock",
-    ast.LruAdd: "lru_add", ast.Isolate: "isolate", ast.Putback: "putback",
-    ast.AddToCache: "add_to_cache", ast.DeleteFromCache: "delete_from_cache",
-    ast.DeleteFromSwapCache: "delete_from_swap_cache", ast.Swapout: "swapout",
-    ast.Truncate: "truncate", ast.Split: "split",
-}
+# the engine method of each one-page primitive, from the verb table
+PAGE_METHODS = {v.cls: v.engine for v in TABLE if issubclass(v.cls, ast.PageStmt)}
 
 
 def settings(items) -> dict:
@@ -398,9 +393,3 @@ def compare(kind: str, view: dict, check: ast.Check, env: dict) -> tuple[bool, s
         text = "/".join(names)
         return str(actual) == text, text, str(actual)
     return str(actual) == v.text, v.text, str(actual)
-
-
-def run_program(program: ast.Program, resolution: Resolution, model: str | None = None):
-    """(interpreter, records iterator) for a resolved program."""
-    interp = Interpreter(program, resolution, model)
-    return interp, interp.run()
