@@ -20,7 +20,7 @@ MODELS = ("v1", "3.17", "legacy")
 TOUR = "<tour>"
 
 
-def load(path: str):
+def load(path: str, max_repeat: int = 1_000_000):
     """(program, resolution) of a file or of the built-in tour; raises StaticErrors."""
     from memcglang.lang.diagnostics import StaticErrors
     from memcglang.lang.parser import parse_recovering
@@ -36,7 +36,7 @@ def load(path: str):
     if program is None:
         raise StaticErrors(errors)
     try:
-        resolution = resolve(program)
+        resolution = resolve(program, max_repeat)
     except StaticErrors as e:
         raise StaticErrors(errors + e.diagnostics) from None
     if errors:
@@ -44,14 +44,14 @@ def load(path: str):
     return program, resolution
 
 
-def check(files: list[str], out, err) -> int:
+def check(files: list[str], out, err, max_repeat: int = 1_000_000) -> int:
     """Parse and resolve each file; print every static error; 0 if all are clean, else 2."""
     from memcglang.lang.diagnostics import StaticErrors
 
     status = 0
     for path in files:
         try:
-            program, _ = load(path)
+            program, _ = load(path, max_repeat)
         except StaticErrors as e:
             print(e.format(), file=err)
             n = len(e.diagnostics)
@@ -63,7 +63,8 @@ def check(files: list[str], out, err) -> int:
     return status
 
 
-def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err) -> int:
+def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err,
+        max_repeat: int = 1_000_000) -> int:
     """Run each file; print its trace; the worst exit status."""
     from memcglang.lang.diagnostics import StaticErrors
     from memcglang.lang.interpreter import AVAILABLE_MODELS, Interpreter
@@ -72,7 +73,7 @@ def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err) -
     status = 0
     for path in files or [TOUR]:
         try:
-            program, resolution = load(path)
+            program, resolution = load(path, max_repeat)
         except StaticErrors as e:
             print(e.format(), file=err)
             status = 2
@@ -128,6 +129,11 @@ def _emitter(mode: str, out):
     return lambda line: print(line, file=out)
 
 
+def _max_repeat_option(parser) -> None:
+    parser.add_argument("--max-repeat", type=int, default=1_000_000, metavar="N",
+                        help="the largest repeat count a file may use (default 1,000,000)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -136,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                 prog="memcglang check", description="Parse and resolve .mcg files (nothing runs)."
             )
             parser.add_argument("files", nargs="+", metavar="FILE")
+            _max_repeat_option(parser)
             args = parser.parse_args(argv[1:])
-            return check(args.files, sys.stdout, sys.stderr)
+            return check(args.files, sys.stdout, sys.stderr, args.max_repeat)
         if argv and argv[0] == "run":
             argv = argv[1:]
         parser = argparse.ArgumentParser(
@@ -153,10 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         out_mode.add_argument("--json", action="store_true", help="one JSON object per line")
         parser.add_argument("--quiet", action="store_true",
                             help="only failures and the verdict line")
+        _max_repeat_option(parser)
         args = parser.parse_args(argv)
         mode = "json" if args.json else (
             "plain" if args.plain or not sys.stdout.isatty() else "rich")
-        return run(args.files, args.model, mode, args.quiet, sys.stdout, sys.stderr)
+        return run(args.files, args.model, mode, args.quiet, sys.stdout, sys.stderr,
+                   args.max_repeat)
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug of ours: say so in one line, never with a traceback

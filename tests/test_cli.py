@@ -145,3 +145,12 @@ def test_an_unknown_model_option_is_a_usage_error():
     result = run("--model", "4.0")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_repeat_bound_is_configurable(tmp_path):
+    path = write(tmp_path, "memcg A\nrepeat 20 as i {\n  fault P{i} in A\n}\n")
+    refused = run("check", path, "--max-repeat", "10")
+    assert refused.returncode == 2
+    assert "repeat count 20 must be a whole number from 0 to 10" in refused.stderr
+    assert run("check", path).returncode == 0
+    assert run(path, "--model", "3.17", "--quiet", "--max-repeat", "20").returncode == 0
