@@ -235,8 +235,7 @@ class Resolver:
         if isinstance(stmt, SETUP):
             self.setup(stmt)
             return
-        if not isinstance(stmt, (ast.Set,)) or True:
-            self.setup_done = True
+        self.setup_done = True
         if isinstance(stmt, ast.Thread):
             self.error_at(stmt, "a thread block stands at the top level only",
                           width=self._verb_width(stmt))
@@ -384,10 +383,12 @@ class Resolver:
             hint = f"did you mean {close[0]}?" if close else None
             self.error_at(name, f"unknown {' or '.join(kinds)} {name.text}", hint)
             return
-        actual, _line = found
-        if actual not in kinds:
-            wanted = " or ".join(a(k) for k in kinds)
-            self.error_at(name, f"{name.text} is {a(actual)}, not {wanted}")
+        if found[0] not in kinds:
+            self.wrong_kind(name, found[0], kinds)
+
+    def wrong_kind(self, node, actual: str, wanted) -> None:
+        """`P is a page, not an entry`."""
+        self.error_at(node, f"{node.text} is {a(actual)}, not {' or '.join(a(k) for k in wanted)}")
 
     def use_memcg(self, path: ast.Path, env: tuple[str, ...]) -> None:
         names = list(path.names)
@@ -397,12 +398,13 @@ class Resolver:
         for n in names:
             if not self.check_vars(n, env):
                 return
-        if self.names.lookup(text) is None:
+        found = self.names.lookup(text)
+        if found is None:
             close = difflib.get_close_matches(text, self.names.of_kind(MEMCG), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else "declare it with `memcg`"
             self.error_at(path, f"unknown memcg {path.text}", hint)
-        elif self.names.lookup(text)[0] != MEMCG:
-            self.error_at(path, f"{path.text} is {a(self.names.lookup(text)[0])}, not a memcg")
+        elif found[0] != MEMCG:
+            self.wrong_kind(path, found[0], (MEMCG,))
 
     def action(self, stmt: ast.Stmt, env: tuple[str, ...]) -> None:
         verb = BY_CLASS[type(stmt)]
@@ -421,13 +423,15 @@ class Resolver:
             if stmt.path.text in ("root", "root/"):
                 self.error_at(stmt.path, "limits cannot be set on root")
             self.settings(stmt.settings)
-        for attr, kind in verb.may_bind:
+        for attr, kind in verb.may_bind:  # swapin/readahead `as Q`: Q may exist already
             name = getattr(stmt, attr)
-            if self.check_vars(name, env) and self.names.lookup(name.text) is None:
+            if not self.check_vars(name, env):
+                continue
+            found = self.names.lookup(name.text)
+            if found is None:
                 self.names.bind(name.text, kind, name.line)
-            elif self.names.lookup(name.text) and self.names.lookup(name.text)[0] != kind:
-                self.error_at(name, f"{name.text} is {a(self.names.lookup(name.text)[0])}, "
-                              f"not {a(kind)}")
+            elif found[0] != kind:
+                self.wrong_kind(name, found[0], (kind,))
         for attr, kind in verb.binds:
             name = getattr(stmt, attr)
             if name is not None and self.check_vars(name, env):
