@@ -551,18 +551,23 @@ class Engine:
     @step
     def try_charge(self, name: str, memcg: str):
         """mem_cgroup_try_charge: reserve a charge for the page, pending until commit/cancel."""
+        page = self._chargeable(name)
+        got = self.model.try_charge(page, self.memcg(memcg))
+        self.j.put(
+            self.reservations,
+            (self.thread, name),
+            Reservation(self.thread, page, got, page.nr, self.swap_account),
+        )
+
+    def _chargeable(self, name: str) -> Page:
+        """The page a try_charge may reserve for: held, and not already reserved by this thread."""
         page = self.page(name)
         self._need_ref(page, "mem_cgroup_try_charge")
-        key = (self.thread, name)
-        if key in self.reservations:
+        if (self.thread, name) in self.reservations:
             raise self.mm_bug(
                 "mem_cgroup_try_charge", page, f"{self.thread} already has a reservation for it"
             )
-        target = self.memcg(memcg)
-        got = self.model.try_charge(page, target)
-        self.j.put(
-            self.reservations, key, Reservation(self.thread, page, got, page.nr, self.swap_account)
-        )
+        return page
 
     @step
     def commit(self, name: str, lrucare: bool = False):
@@ -583,12 +588,7 @@ class Engine:
     @step
     def charge(self, name: str, memcg: str, lrucare: bool = False):
         """try_charge + commit in one step."""
-        page = self.page(name)
-        self._need_ref(page, "mem_cgroup_try_charge")
-        if (self.thread, name) in self.reservations:
-            raise self.mm_bug(
-                "mem_cgroup_try_charge", page, f"{self.thread} already has a reservation for it"
-            )
+        page = self._chargeable(name)
         self.model.charge(page, self.memcg(memcg), lrucare)
 
     @step
@@ -632,10 +632,15 @@ class Engine:
                 "an anon page must be in the swap cache before reclaim unmaps it",
             )
         self.call("try_to_unmap", page.name)
+        if page.flags & PG_swapcache:  # each pte becomes a swap pte (swap_duplicate)
+            self.j.w(page.entry, "count", page.entry.count + n)
+        self._unmap_ptes(page)
+
+    def _unmap_ptes(self, page: Page) -> None:
+        """Remove every pte of the page (page_remove_rmap each) and drop their references."""
+        n = page.mapcount
         for _ in range(n):
             self._remove_rmap(page)
-            if page.flags & PG_swapcache:
-                self.j.w(page.entry, "count", page.entry.count + 1)
         self._put(page, n)
 
     @step
@@ -944,10 +949,7 @@ class Engine:
         self._lock(page)
         if page.mapcount:
             self.call("unmap_mapping_range", name)
-            n = page.mapcount
-            for _ in range(n):
-                self._remove_rmap(page)
-            self._put(page, n)
+            self._unmap_ptes(page)
         self._delete_from_page_cache(page)
         self.model.delete_from_page_cache(page)
         self._put(page)
@@ -1063,9 +1065,7 @@ class Engine:
         nptes = old.mapcount
         if nptes:
             self.call("try_to_unmap", old_name, "TTU_MIGRATION")
-            for _ in range(nptes):
-                self._remove_rmap(old)
-            self._put(old, nptes)
+            self._unmap_ptes(old)
         w = self.j.w
         w(new, "flags", new.flags | PG_locked)  # trylock_page(newpage) in move_to_new_page
         w(new, "locker", self.thread)
