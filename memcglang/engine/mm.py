@@ -95,7 +95,7 @@ def step(fn):
             j.log = []
             j.base += len(changes)
             violations = self.checker.check(changes) if self.check_invariants else self._no_check()
-            if j.log:  # the checker's own records (derived sums): nothing holds them either
+            if j.log:  # the checker's carried-violation records: nothing holds them either
                 j.base += len(j.log)
                 j.log = []
         return StepResult(outcome, error, changes, events, violations, start)

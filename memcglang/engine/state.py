@@ -84,7 +84,8 @@ class ResCounter:
 
 @attrs.define(eq=False)
 class Derived:
-    """Per-memcg sums over page state, kept by the invariant checker through the journal.
+    """Per-memcg sums over page state, kept by the invariant checker (through the journal
+    while a mark is held, directly otherwise).
 
     Not part of the fingerprint: they are a function of the rest of the state.
     """
