@@ -154,3 +154,11 @@ def test_the_repeat_bound_is_configurable(tmp_path):
     assert "repeat count 20 must be a whole number from 0 to 10" in refused.stderr
     assert run("check", path).returncode == 0
     assert run(path, "--model", "3.17", "--quiet", "--max-repeat", "20").returncode == 0
+
+
+def test_an_entrys_page_field_fills_its_template(tmp_path):
+    """`expect E{i} page Q{i}` compares a page name, not a flag set."""
+    path = write(tmp_path, "memcg A\nrepeat 2 as i {\n  fault P{i} in A\n  reclaim P{i} as E{i}\n"
+                           "  readahead E{i} as Q{i}\n  expect E{i} page Q{i} count 1\n}\n")
+    result = run(path, "--model", "3.17", "--quiet")
+    assert result.returncode == 0, result.stdout

@@ -247,12 +247,7 @@ class Interpreter:
             return None if name is None else name.fill(env)
 
         def p(path: ast.Path | None) -> str | None:
-            if path is None:
-                return None
-            names = [x.fill(env) for x in path.names]
-            if len(names) > 1 and names[0] == "root":
-                names = names[1:]
-            return "/".join(names)
+            return None if path is None else path_text(path, env)
 
         t = type(stmt)
         if t is ast.Memcg:
@@ -305,10 +300,7 @@ class Interpreter:
             return None
         if isinstance(target, ast.Cost):
             return "cost"
-        names = [x.fill(env) for x in target.names]
-        if len(names) > 1 and names[0] == "root":
-            names = names[1:]
-        return "/".join(names)
+        return path_text(target, env)
 
     def expect(self, stmt: ast.Expect, env: dict) -> Record:
         self.statements += 1
@@ -369,6 +361,14 @@ def describe_error(err: KernelError) -> str:
     return f"-{err.errno}: {err.message}"
 
 
+def path_text(path: ast.Path, env: dict) -> str:
+    """A name or memcg path with its templates filled; `root/A` is `A`."""
+    names = [x.fill(env) for x in path.names]
+    if len(names) > 1 and names[0] == "root":
+        names = names[1:]
+    return "/".join(names)
+
+
 def compare(kind: str, view: dict, check: ast.Check, env: dict) -> tuple[bool, str, str]:
     """Compare one expected field with the live view; (ok, expected text, actual text)."""
     field = check.field
@@ -382,14 +382,11 @@ def compare(kind: str, view: dict, check: ast.Check, env: dict) -> tuple[bool, s
     if v.kind == "number" and isinstance(actual, int):
         expected_n = size_in_pages(v.text) if kind == "memcg" else int(v.text)
         return actual == expected_n, v.text, str(actual)
-    if field in ("flags", "page") and v.kind in ("flagset", "word", "path"):
+    if kind == "page" and field in ("flags", "page"):  # flag sets, in any order
         want = set(v.text.split("|")) - {"none"}
         have = set(str(actual).split("|")) - {"none"}
         return want == have, v.text, str(actual)
     if v.kind == "path" and v.path is not None:
-        names = [x.fill(env) for x in v.path.names]
-        if len(names) > 1 and names[0] == "root":
-            names = names[1:]
-        text = "/".join(names)
+        text = path_text(v.path, env)
         return str(actual) == text, text, str(actual)
     return str(actual) == v.text, v.text, str(actual)
