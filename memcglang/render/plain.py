@@ -73,19 +73,13 @@ def change(record) -> str | None:
     if isinstance(obj, (Cost, Window, Zap)):
         return None
     if isinstance(obj, ResCounter):
-        if field == "expected":
-            return None
         name = f"{obj.memcg.name} {obj.kind}"
-        label = {"usage": "usage", "max_usage": "max_usage", "failcnt": "failcnt",
-                 "limit": "limit"}[field]
-        return f"{name}.{label}: {value(obj, field, old)} -> {value(obj, field, new)}"
+        return f"{name}.{field}: {value(obj, field, old)} -> {value(obj, field, new)}"
     if field in ("locker", "head", "in_cache", "readahead", "replaced", "use_hierarchy",
                  "children"):
         return None
     name = getattr(obj, "name", "?")
     label = FIELD_NAMES.get(field, field)
-    if isinstance(obj, Page) and field == "entry":
-        label = "entry"
     return f"{name}.{label}: {value(obj, field, old)} -> {value(obj, field, new)}"
 
 
