@@ -67,7 +67,7 @@ def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err,
         max_repeat: int = 1_000_000) -> int:
     """Run each file; print its trace; the worst exit status."""
     from memcglang.lang.diagnostics import StaticErrors
-    from memcglang.lang.interpreter import AVAILABLE_MODELS, Interpreter
+    from memcglang.lang.interpreter import AVAILABLE_MODELS, DEFAULT_MODEL, Interpreter
     from memcglang.render import plain
 
     status = 0
@@ -78,7 +78,7 @@ def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err,
             print(e.format(), file=err)
             status = 2
             continue
-        chosen = model or resolution.model or "v1"
+        chosen = model or resolution.model or DEFAULT_MODEL
         if chosen not in AVAILABLE_MODELS:
             print(f"{program.filename}: error: model {chosen} is not available yet "
                   f"(models: {', '.join(AVAILABLE_MODELS)})", file=err)
@@ -96,8 +96,7 @@ def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err,
             passed += rec.expects_passed
             failed += rec.expects_failed
             if mode == "json":
-                if not quiet or rec.expects_failed or rec.outcome in ("bug", "error",
-                                                                        "violation", "scenario"):
+                if not quiet or rec.failed:
                     emit(plain.record_json(rec))
                 continue
             for line in plain.record_lines(rec, quiet):
@@ -107,9 +106,7 @@ def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err,
                     emit("  " + line)
         verdict = plain.verdict(interp.statements, events, passed, failed)
         if mode == "json":
-            import json
-
-            emit(json.dumps({"verdict": verdict, "failed": interp.failed}, sort_keys=True))
+            emit(plain.json_verdict(verdict, interp.failed))
         else:
             if not quiet:
                 emit("state:")

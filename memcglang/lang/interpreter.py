@@ -62,6 +62,11 @@ class Record:
         return where
 
     @property
+    def failed(self) -> bool:
+        """A failed expect, or an outcome that stops the run: what --quiet still shows."""
+        return bool(self.expects_failed) or self.outcome in STOPS
+
+    @property
     def text(self) -> str:
         if self._text is None:
             self._text = self.program.line(self.line)[self.col - 1 :].strip()

@@ -93,8 +93,9 @@ def event(ev) -> str:
 def record_lines(rec, quiet: bool = False) -> list[str]:
     """The lines of one statement: `pos: text`, its events, its changes, its messages."""
     if quiet:
-        bad = rec.expects_failed or rec.outcome in ("bug", "scenario", "violation", "error")
-        return [f"{rec.pos}: {rec.text}", *("  " + m for m in _indent(rec.messages))] if bad else []
+        if not rec.failed:
+            return []
+        return [f"{rec.pos}: {rec.text}", *("  " + m for m in _indent(rec.messages))]
     out = [f"{rec.pos}: {rec.text}"]
     for result in rec.results:
         out.extend(step_lines(result))
@@ -169,6 +170,10 @@ def state_lines(engine, target=None) -> list[str]:
 def verdict(statements: int, events: int, passed: int, failed: int) -> str:
     return (f"{statements} statements, {events} events, {passed} expects passed, "
             f"{failed} failed")
+
+
+def json_verdict(verdict_line: str, failed: bool) -> str:
+    return json.dumps({"verdict": verdict_line, "failed": failed}, sort_keys=True)
 
 
 def record_json(rec) -> str:
