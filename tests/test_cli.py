@@ -162,3 +162,12 @@ def test_an_entrys_page_field_fills_its_template(tmp_path):
                            "  readahead E{i} as Q{i}\n  expect E{i} page Q{i} count 1\n}\n")
     result = run(path, "--model", "3.17", "--quiet")
     assert result.returncode == 0, result.stdout
+
+
+def test_memcg_root_hierarchy_off_unchains_root(tmp_path):
+    off = write(tmp_path, "memcg root hierarchy=off\nmemcg A\nfault P in A\n"
+                          "expect root usage 0\nexpect A usage 1\n", "off.mcg")
+    on = write(tmp_path, "memcg A\nfault P in A\nexpect root usage 1\n", "on.mcg")
+    for path in (off, on):
+        result = run(path, "--model", "3.17", "--quiet")
+        assert result.returncode == 0, result.stdout

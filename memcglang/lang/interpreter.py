@@ -82,16 +82,9 @@ class Interpreter:
         self.program = program
         self.resolution = resolution
         self.model = model or resolution.model or DEFAULT_MODEL
-        self.root_hierarchy = True
-        for stmt in program.stmts:
-            if isinstance(stmt, ast.Memcg) and stmt.path.text in ("root", "root/"):
-                for s in stmt.settings:
-                    if s.key == "hierarchy":
-                        self.root_hierarchy = s.value == "on"
-        self.engine = Engine(
-            self.model, resolution.swapaccount, root_hierarchy=self.root_hierarchy,
-            track_fingerprint=False,
-        )
+        # `memcg root hierarchy=…` sets root's hierarchy when it runs (the resolver keeps it
+        # the first memcg statement)
+        self.engine = Engine(self.model, resolution.swapaccount, track_fingerprint=False)
         self.failed = False
         self.statements = 0
 
