@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+from diag_helpers import text_of, where
 
 from memcglang.lang import ast
 from memcglang.lang.diagnostics import Diagnostic, StaticErrors
@@ -27,14 +28,6 @@ def syntax_errors(text: str, filename: str = "t.mcg") -> StaticErrors:
     with pytest.raises(StaticErrors) as info:
         parse(text, filename)
     return info.value
-
-
-def where(err: StaticErrors) -> list[tuple[int, int, str]]:
-    return [(d.line, d.col, d.message) for d in err.diagnostics]
-
-
-def text_of(*lines: str) -> str:
-    return "\n".join(lines)
 
 
 # -- the format of one diagnostic, on the classic syntax errors ------------------------------

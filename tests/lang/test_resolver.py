@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import pytest
+from diag_helpers import text_of, where
 
 from memcglang.lang import ast
 from memcglang.lang.diagnostics import StaticErrors
@@ -23,10 +24,6 @@ MEMCG_FIELDS = ("memcg fields: cache, css, failcnt, limit, max_usage, memsw, mem
 COST_FIELDS = "cost fields: batches, pc_lock, res_counter"
 
 
-def text_of(*lines: str) -> str:
-    return "\n".join(lines)
-
-
 def ok(text: str) -> Resolution:
     return resolve(parse(text, "t.mcg"))
 
@@ -36,10 +33,6 @@ def resolve_errors(text: str, **kw) -> StaticErrors:
     with pytest.raises(StaticErrors) as info:
         resolve(program, **kw)
     return info.value
-
-
-def where(err: StaticErrors) -> list[tuple[int, int, str]]:
-    return [(d.line, d.col, d.message) for d in err.diagnostics]
 
 
 def where_hint(err: StaticErrors) -> list[tuple[int, int, str, str | None]]:
