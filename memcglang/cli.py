@@ -2,6 +2,7 @@
 
     memcglang [run] [FILE...] [--model M] [--plain|--json] [--quiet]
     memcglang check FILE...
+    memcglang test [PATH...] [--update]
 
 With no FILE, `run` runs the built-in tour (memcglang/tour.mcg). Exit codes (LANGUAGE §6):
 0 good, 1 a scenario failed, 2 usage, syntax or name error. No Python traceback reaches a
@@ -12,39 +13,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
+from pathlib import Path
 
 from memcglang import __version__
+from memcglang.runner import MAX_REPEAT, TOUR, ModelUnavailable, choose_model, load, trace
 
 MODELS = ("v1", "3.17", "legacy")
-TOUR = "<tour>"
 
 
-def load(path: str, max_repeat: int = 1_000_000):
-    """(program, resolution) of a file or of the built-in tour; raises StaticErrors."""
-    from memcglang.lang.diagnostics import StaticErrors
-    from memcglang.lang.parser import parse_recovering
-    from memcglang.lang.resolver import resolve
-    from memcglang.lang.source import read_source
-
-    if path == TOUR:
-        text = resources.files("memcglang").joinpath("tour.mcg").read_text(encoding="utf-8")
-        path = "tour.mcg"
-    else:
-        text = read_source(path)
-    program, errors = parse_recovering(text, path)
-    if program is None:
-        raise StaticErrors(errors)
-    try:
-        resolution = resolve(program, max_repeat)
-    except StaticErrors as e:
-        raise StaticErrors(errors + e.diagnostics) from None
-    if errors:
-        raise StaticErrors(errors)
-    return program, resolution
-
-
-def check(files: list[str], out, err, max_repeat: int = 1_000_000) -> int:
+def check(files: list[str], out, err, max_repeat: int = MAX_REPEAT) -> int:
     """Parse and resolve each file; print every static error; 0 if all are clean, else 2."""
     from memcglang.lang.diagnostics import StaticErrors
 
@@ -64,58 +41,65 @@ def check(files: list[str], out, err, max_repeat: int = 1_000_000) -> int:
 
 
 def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err,
-        max_repeat: int = 1_000_000) -> int:
+        max_repeat: int = MAX_REPEAT) -> int:
     """Run each file; print its trace; the worst exit status."""
     from memcglang.lang.diagnostics import StaticErrors
-    from memcglang.lang.interpreter import AVAILABLE_MODELS, DEFAULT_MODEL, Interpreter
-    from memcglang.render import plain
 
     status = 0
     for path in files or [TOUR]:
         try:
             program, resolution = load(path, max_repeat)
+            chosen = choose_model(program, resolution, model)
         except StaticErrors as e:
             print(e.format(), file=err)
             status = 2
             continue
-        chosen = model or resolution.model or DEFAULT_MODEL
-        if chosen not in AVAILABLE_MODELS:
-            print(f"{program.filename}: error: model {chosen} is not available yet "
-                  f"(models: {', '.join(AVAILABLE_MODELS)})", file=err)
+        except ModelUnavailable as e:
+            print(e, file=err)
             status = 2
             continue
-        interp = Interpreter(program, resolution, chosen)
-        emit = _emitter(mode, out)
-        if mode == "json":
-            emit(plain.json_header(program.filename, chosen, resolution.swapaccount))
-        elif not quiet:
-            emit(plain.header(program.filename, chosen, resolution.swapaccount))
-        events = passed = failed = 0
-        for rec in interp.run():
-            events += sum(len(r.events) for r in rec.results)
-            passed += rec.expects_passed
-            failed += rec.expects_failed
-            if mode == "json":
-                if not quiet or rec.failed:
-                    emit(plain.record_json(rec))
-                continue
-            for line in plain.record_lines(rec, quiet):
-                emit(line)
-            if rec.outcome == "show" and not quiet:
-                for line in plain.state_lines(interp.engine, rec.show):
-                    emit("  " + line)
-        verdict = plain.verdict(interp.statements, events, passed, failed)
-        if mode == "json":
-            emit(plain.json_verdict(verdict, interp.failed))
-        else:
-            if not quiet:
-                emit("state:")
-                for line in plain.state_lines(interp.engine):
-                    emit("  " + line)
-            emit(verdict + (" -- FAILED" if interp.failed else ""))
-        if interp.failed:
+        if trace(program, resolution, chosen, mode, quiet, _emitter(mode, out)):
             status = max(status, 1)
     return status
+
+
+def test(paths: list[str], update: bool, out, err) -> int:
+    """Golden tests: run every case, print each failure with its diff (and, with `update`,
+    what changed), end with `N passed, N failed`; 0 when all passed, 1 failures, 2 usage."""
+    from memcglang import golden
+
+    if not paths:
+        if not Path("scenarios").is_dir():
+            print("memcglang test: no scenarios/ directory here: name the scenarios or "
+                  "directories to test", file=err)
+            return 2
+        paths = ["scenarios"]
+    files, errors = golden.discover(paths)
+    for e in errors:
+        print(f"memcglang test: {e}", file=err)
+    if errors:
+        return 2
+    if not files:
+        print(f"memcglang test: no .mcg scenarios under {' '.join(paths)}", file=err)
+        return 2
+    counts = {"passed": 0, "failed": 0, "created": 0, "updated": 0, "removed": 0}
+    for scenario in files:
+        cases, stale = golden.scenario_cases(scenario)
+        checks = [(c, golden.check(c, update)) for c in cases]
+        checks += [(s, golden.check_stale(s, update)) for s in stale]
+        for case, result in checks:
+            counts[result.status] += 1
+            if result.status == "failed":
+                print(f"FAILED {case.id}\n{result.report}\n", file=out)
+            elif result.status != "passed":
+                print(f"{result.status} {case.golden}", file=out)
+    passed = counts["passed"] + counts["created"] + counts["updated"] + counts["removed"]
+    summary = f"{passed} passed, {counts['failed']} failed"
+    changed = [f"{counts[k]} {k}" for k in ("created", "updated", "removed") if counts[k]]
+    if update:
+        summary += f" ({', '.join(changed) or 'no golden file changed'})"
+    print(summary, file=out)
+    return 1 if counts["failed"] else 0
 
 
 def _emitter(mode: str, out):
@@ -127,7 +111,7 @@ def _emitter(mode: str, out):
 
 
 def _max_repeat_option(parser) -> None:
-    parser.add_argument("--max-repeat", type=int, default=1_000_000, metavar="N",
+    parser.add_argument("--max-repeat", type=int, default=MAX_REPEAT, metavar="N",
                         help="the largest repeat count a file may use (default 1,000,000)")
 
 
@@ -142,6 +126,18 @@ def main(argv: list[str] | None = None) -> int:
             _max_repeat_option(parser)
             args = parser.parse_args(argv[1:])
             return check(args.files, sys.stdout, sys.stderr, args.max_repeat)
+        if argv and argv[0] == "test":
+            parser = argparse.ArgumentParser(
+                prog="memcglang test",
+                description="Run scenarios under the models of their `# models:` line and "
+                "compare each trace with its golden file NAME.MODEL.out.",
+            )
+            parser.add_argument("paths", nargs="*", metavar="PATH",
+                                help=".mcg files or directories (default: scenarios/)")
+            parser.add_argument("--update", action="store_true",
+                                help="write the golden files of passing runs that differ")
+            args = parser.parse_args(argv[1:])
+            return test(args.paths, args.update, sys.stdout, sys.stderr)
         if argv and argv[0] == "run":
             argv = argv[1:]
         parser = argparse.ArgumentParser(
