@@ -47,6 +47,7 @@ from memcglang.engine.state import (
 
 KINDS = ("anon", "file", "shmem")
 MAIN = "main"
+KEEP = object()  # set_limits: a limit not given (None is `max`)
 
 
 @attrs.define
@@ -279,26 +280,27 @@ class Engine:
         self.call("mem_cgroup_css_online", path)
         self.j.put(self.memcgs, path, m)
         self.j.w(parent, "children", parent.children + (m,))
-        if limit is not None or memsw_limit is not None:
-            self._set_limits(m, limit, memsw_limit)
+        if limit is not None or memsw_limit is not None:  # both max by default
+            self._set_limits(m, KEEP if limit is None else limit,
+                             KEEP if memsw_limit is None else memsw_limit)
 
     @step
-    def set_limits(self, path: str, limit: int | None = None, memsw_limit: int | None = None):
-        """mem_cgroup_resize_limit / _resize_memsw_limit; `max` is None."""
+    def set_limits(self, path: str, limit=KEEP, memsw_limit=KEEP):
+        """mem_cgroup_resize_limit / _resize_memsw_limit; `max` is None, KEEP is "not given"."""
         m = self.memcg(path)
         if m.parent is None:
             raise ScenarioError("limits cannot be set on root")
-        if memsw_limit is not None and not self.swap_account:
+        if memsw_limit is not KEEP and not self.swap_account:
             raise ScenarioError("memsw_limit needs swap accounting")
-        self._set_limits(m, limit, memsw_limit, keep_limit=limit is None)
+        self._set_limits(m, limit, memsw_limit)
 
-    def _set_limits(self, m: MemCgroup, limit, memsw_limit, keep_limit=False) -> None:
+    def _set_limits(self, m: MemCgroup, limit=KEEP, memsw_limit=KEEP) -> None:
         """res_counter_set_limit needs usage <= limit (-EBUSY: reclaim is not modelled), and
         res.limit <= memsw.limit (-EINVAL). Both writes are checked before either is made."""
-        new_res = m.res.limit if keep_limit else limit
-        new_memsw = m.memsw.limit if memsw_limit is None else memsw_limit
-        if memsw_limit is None and limit is None:
+        if limit is KEEP and memsw_limit is KEEP:
             return
+        new_res = m.res.limit if limit is KEEP else limit
+        new_memsw = m.memsw.limit if memsw_limit is KEEP else memsw_limit
         if new_res is not None and (new_memsw is not None and new_res > new_memsw):
             raise KernelError("EINVAL", f"{m.name}: limit {new_res} > memsw_limit {new_memsw}")
         if new_res is None and new_memsw is not None:
@@ -378,15 +380,15 @@ class Engine:
         if page.mapcount:
             why = f"still mapped ({page.mapcount} ptes)"
         elif page.flags & PG_locked:
-            why = "PG_locked set"
+            why = "that is locked (PG_locked)"
         elif page.in_cache or page.flags & PG_swapcache:
             why = "still in the page cache or swap cache"
         elif page.isolated:
-            why = "freed while isolated (the isolation's reference was dropped by someone else)"
+            why = "that is isolated (the isolation's reference must be dropped by putback)"
         else:
             for (thread, name) in self.reservations:
                 if name == page.name:
-                    why = f"a try_charge reservation of {thread} is pending on it"
+                    why = f"with a try_charge reservation of {thread} pending on it"
                     break
         if why:
             raise self.mm_bug("bad_page", page, f"freeing a page {why}")
@@ -735,7 +737,8 @@ class Engine:
         if page.huge:
             raise self.mm_bug("add_to_swap", page, "split the huge page first")
         if page.flags & PG_swapcache:
-            raise self.mm_bug("add_to_swap: VM_BUG_ON_PAGE(PageSwapCache(page))", page, "")
+            raise self.mm_bug("__add_to_swap_cache: VM_BUG_ON_PAGE(PageSwapCache(page))", page,
+                              "the page is already in the swap cache")
         self._new_name(entry_name)
         entry = SwapEntry(entry_name, page=page)
         self.call("add_to_swap", page.name, entry_name)
@@ -1060,6 +1063,11 @@ class Engine:
         if old.huge:
             raise ScenarioError("migration of a huge page splits it first: split it")
         self.call("unmap_and_move", old_name, new_name)
+        if old.refcount == 1:  # only the isolation's reference: rc 0, both put back
+            self.note(f"page_count({old_name}) == 1: freed from under us, nothing to migrate")
+            self.putback_lru_page(old)
+            self._putback_new(new)
+            return None
         self._lock(old)
         self.model.prepare_migration(old, new)
         nptes = old.mapcount

@@ -258,6 +258,11 @@ class Resolver:
                 self.error_at(inner, "`expect …:` takes a statement that changes the state",
                               width=self._verb_width(inner))
                 return
+            if isinstance(inner, (ast.Zap, ast.Batch, ast.Repeat, ast.Thread)):
+                self.error_at(inner, "`expect …:` takes a single statement, not a block",
+                              width=self._verb_width(inner),
+                              hint="put `expect …:` on a statement inside the block")
+                return
             self.stmt(inner, env, in_zap)
             return
         if isinstance(stmt, ast.Expect):

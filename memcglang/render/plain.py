@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from memcglang.engine.state import (
     MISSING,
@@ -98,8 +99,47 @@ def record_lines(rec, quiet: bool = False) -> list[str]:
         return [f"{rec.pos}: {rec.text}", *("  " + m for m in _indent(rec.messages))]
     out = [f"{rec.pos}: {rec.text}"]
     for result in rec.results:
-        out.extend(step_lines(result))
+        out.extend(fold_tails(step_lines(result)))
     out.extend("  " + m for m in _indent(rec.messages))
+    return out
+
+
+TAIL = re.compile(r"\b([A-Za-z_]\w*)\.(\d+)\b")
+
+
+def fold_tails(lines: list[str]) -> list[str]:
+    """Fold a run of 3 or more consecutive tails of one huge page whose lines are the same
+    but for the tail number into one, `H.[1-511]` (docs/trace-format.md): a split's 511 tails
+    read as one line each, not 511."""
+    groups: list[tuple[str | None, int, list[str]]] = []  # (head, tail, pattern lines)
+    for line in lines:
+        refs = set(TAIL.findall(line))
+        if len(refs) == 1:
+            head, n = next(iter(refs))
+            pattern = line.replace(f"{head}.{n}", f"{head}.#")
+            if groups and groups[-1][0] == head and groups[-1][1] == int(n):
+                groups[-1][2].append(pattern)
+                continue
+            groups.append((head, int(n), [pattern]))
+        else:
+            groups.append((None, 0, [line]))
+    out: list[str] = []
+    i = 0
+    while i < len(groups):
+        head, first, pattern = groups[i]
+        j = i + 1
+        while (head is not None and j < len(groups) and groups[j][0] == head
+               and groups[j][1] == first + (j - i) and groups[j][2] == pattern):
+            j += 1
+        if head is None:
+            out.extend(pattern)
+        elif j - i >= 3:
+            out.extend(p.replace(f"{head}.#", f"{head}.[{first}-{first + j - i - 1}]")
+                       for p in pattern)
+        else:
+            for _, n, lines_ in groups[i:j]:
+                out.extend(p.replace(f"{head}.#", f"{head}.{n}") for p in lines_)
+        i = j
     return out
 
 
@@ -160,6 +200,7 @@ def state_lines(engine, target=None) -> list[str]:
                 continue
             out.append(f"swap entry {name}: memcg {v['memcg']} count {v['count']} "
                        f"page {v['page']}" + (" freed" if v["freed"] else ""))
+    out = fold_tails(out)
     if target in (None, "cost"):
         c = engine.cost_view()
         out.append(f"cost: res_counter {c['res_counter']} pc_lock {c['pc_lock']} "

@@ -354,7 +354,7 @@ MM_CASES = [
         (("alloc", "P", "anon"), ("lock", "P"), ("add_to_swap", "P", "E")),
         "add_to_swap",
         ("P", "E2"),
-        assertion="add_to_swap: VM_BUG_ON_PAGE(PageSwapCache(page))",
+        assertion="__add_to_swap_cache: VM_BUG_ON_PAGE(PageSwapCache(page))",
         page="P",
     ),
     Refusal(
@@ -1122,7 +1122,7 @@ MEMCG_CASES = [
         "replace_cache",
         ("F", "H"),
         origin="memcg",
-        assertion="mem_cgroup_migrate: VM_BUG_ON_PAGE(!(pc->flags & PCG_MEM|PCG_MEMSW))",
+        assertion="mem_cgroup_migrate: VM_BUG_ON_PAGE(!(pc->flags & PCG_MEM))",
         page="F",
         models=("v1",),
     ),

@@ -603,6 +603,12 @@ BLOCKS = {
                     [(3, 19, "`expect …:` takes a statement that changes the state")]),
     "expect-outcome-outcome": ("memcg A\nexpect enomem: expect error EBUSY: set A limit=1\n",
                                [(2, 16, "`expect …:` takes a statement that changes the state")]),
+    "expect-zap": ("memcg A\nfault P in A\nexpect violation: zap {\n  unmap P\n}\n",
+                   [(3, 19, "`expect …:` takes a single statement, not a block")]),
+    "expect-batch": ("memcg A\nexpect bug: batch {\n}\n",
+                     [(2, 13, "`expect …:` takes a single statement, not a block")]),
+    "expect-repeat": ("memcg A\nexpect bug: repeat 2 as i {\n  alloc P{i} anon\n}\n",
+                      [(2, 13, "`expect …:` takes a single statement, not a block")]),
 }
 
 

@@ -339,10 +339,12 @@ class MemcgModel:
             for _ in range(count):
                 self.charge_counters(to, 1, False)
                 done += 1
-        except ChargeFailed:
+        except ChargeFailed as e:
             if done:
                 self.cancel_counters(to, done)
-            raise
+            # the report counts the bulk attempt too, as failcnt does
+            raise ChargeFailed(e.counter_kind, e.memcg, e.usage, e.limit,
+                               e.attempts + 1) from None
         return done
 
     def move_account(self, page: Page, frm: MemCgroup, to: MemCgroup) -> None:

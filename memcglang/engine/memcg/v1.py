@@ -129,10 +129,14 @@ class V1(MemcgModel):
         if not old.pc_flags & PCG_USED:
             mm.note(f"{old.name} is not charged: no transfer")
             return
-        if not old.pc_flags & PCG_MEM or not old.pc_flags & PCG_MEMSW:
-            raise self.bug(
-                "mem_cgroup_migrate: VM_BUG_ON_PAGE(!(pc->flags & PCG_MEM|PCG_MEMSW))", old, ""
-            )
+        # two assertions as posted; the PCG_MEMSW one became conditional on do_swap_account
+        # only on 20 Jun 2014 (v1 sets PCG_MEMSW at commit regardless)
+        if not old.pc_flags & PCG_MEM:
+            raise self.bug("mem_cgroup_migrate: VM_BUG_ON_PAGE(!(pc->flags & PCG_MEM))", old,
+                           "the old page's memory charge was already transferred or uncharged")
+        if not old.pc_flags & PCG_MEMSW:
+            raise self.bug("mem_cgroup_migrate: VM_BUG_ON_PAGE(!(pc->flags & PCG_MEMSW))", old,
+                           "the old page's memsw charge was already transferred or uncharged")
         self.j.w(old, "pc_flags", old.pc_flags & ~(PCG_MEM | PCG_MEMSW))
         self._commit_charge(new, old.pc_memcg, lrucare)
 
