@@ -393,8 +393,8 @@ class Engine:
         if why:
             raise self.mm_bug("bad_page", page, f"freeing a page {why}")
         if page.flags & PG_lru:
-            self.model.page_lruvec(page)
             self.call("del_page_from_lru_list", page.name)
+            self.model.page_lruvec(page)
             self.j.w(page, "flags", page.flags & ~PG_lru)
 
     def _freed(self, page: Page) -> None:
@@ -424,8 +424,8 @@ class Engine:
 
     def _lru_add(self, page: Page) -> None:
         """lru_cache_add -> __pagevec_lru_add_fn: looks up the lruvec, sets PG_lru."""
-        self.model.page_lruvec(page)
         self.call("lru_cache_add", page.name)
+        self.model.page_lruvec(page)
         self.j.w(page, "flags", page.flags | PG_lru)
 
     def isolate_lru_page(self, page: Page) -> None:
@@ -433,8 +433,8 @@ class Engine:
         self._need_ref(page, "isolate_lru_page")
         if not page.flags & PG_lru:
             raise self.mm_bug("isolate_lru_page", page, "the page is not on the LRU")
-        self.model.page_lruvec(page)
         self.call("isolate_lru_page", page.name)
+        self.model.page_lruvec(page)
         self.j.w(page, "flags", page.flags & ~PG_lru)
         self.j.w(page, "isolated", True)
         self._get(page)
@@ -446,14 +446,18 @@ class Engine:
         self._lru_add(page)
         self._put(page)
 
-    def _map(self, page: Page, take_ref: bool = True) -> None:
-        """page_add_new_anon_rmap / page_add_anon_rmap / page_add_file_rmap, and the pte."""
+    def _map(self, page: Page, take_ref: bool = True, swapin: bool = False) -> None:
+        """page_add_new_anon_rmap (a new page) / do_page_add_anon_rmap (do_swap_page's
+        swap-cache page) / page_add_anon_rmap / page_add_file_rmap, and the pte."""
         if page.anon:
-            if page.mapping is None:
+            if swapin or (page.mapping is None and page.flags & PG_swapcache):
+                self.call("do_page_add_anon_rmap", page.name)
+            elif page.mapping is None:
                 self.call("page_add_new_anon_rmap", page.name)
-                self.j.w(page, "mapping", "anon")
             else:
                 self.call("page_add_anon_rmap", page.name)
+            if page.mapping is None:
+                self.j.w(page, "mapping", "anon")
         else:
             if not page.in_cache:
                 raise self.mm_bug(
@@ -984,7 +988,7 @@ class Engine:
             raise
         if reuse:
             self._reuse_swap_page(page)
-        self._map(page, take_ref=False)  # the lookup reference becomes the pte's
+        self._map(page, take_ref=False, swapin=True)  # the lookup reference becomes the pte's
         self.model.commit_charge(page, got, True)
         self._swap_free(entry)
         self._unlock(page)

@@ -263,8 +263,9 @@ class MemcgModel:
         if not mm.swap_account:
             return
         memcg = entry.record
-        mm.call("uncharge_swap", entry.name, memcg.name if memcg is not None else "none")
+        mm.call("mem_cgroup_uncharge_swap", entry.name)
         if memcg is None:
+            mm.note(f"no swap record for {entry.name}: nothing to uncharge")
             return
         self.j.w(entry, "record", None)
         if not self.skip_counters(memcg):
@@ -357,7 +358,7 @@ class MemcgModel:
         if not page.pc_flags & PCG_USED or page.pc_memcg is not frm:
             raise KernelError("EINVAL", f"{page.name} is not charged to {frm.name}")
         nr = page.nr
-        self.mm.call("move_account", page.name, frm.name, to.name)
+        self.mm.call("mem_cgroup_move_account", page.name, frm.name, to.name)
         self.j.w(page, "pc_memcg", to)
         self.charge_statistics(to, page, nr)
         self.charge_statistics(frm, page, -nr)
@@ -369,7 +370,7 @@ class MemcgModel:
         if frm is to:
             raise self.bug("mem_cgroup_can_attach: VM_BUG_ON(from == memcg)", page, "same memcg")
         nr = page.nr
-        mm.call("do_precharge", to.name, nr)
+        mm.call("mem_cgroup_do_precharge", to.name, nr)
         precharge = self.do_precharge(to, nr)
         moved = 0
         try:
@@ -391,13 +392,13 @@ class MemcgModel:
         frm = entry.record
         if frm is to:
             raise self.bug("mem_cgroup_can_attach: VM_BUG_ON(from == memcg)", None, "same memcg")
-        mm.call("do_precharge", to.name, 1)
+        mm.call("mem_cgroup_do_precharge", to.name, 1)
         precharge = self.do_precharge(to, 1)
         moved = 0
         try:
             if frm is None:
                 raise KernelError("EINVAL", f"swap entry {entry.name} has no swap record to move")
-            mm.call("move_swap_account", entry.name, frm.name, to.name)
+            mm.call("mem_cgroup_move_swap_account", entry.name, frm.name, to.name)
             self.j.w(entry, "record", to)
             self.swap_statistics(frm, False)
             self.swap_statistics(to, True)
