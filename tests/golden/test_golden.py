@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -204,8 +205,11 @@ def test_every_scenario_opens_with_models_and_a_semantics_reference(path):
     assert problem is None
     assert any("SEMANTICS" in line for line in header), "the header names no SEMANTICS section"
     assert len(header) >= 3, "the header should say what kernel behaviour the scenario shows"
-    for m in models:
-        assert golden.golden_path(path, m).exists()
+    for m in models:  # the plugin compares them; here: they exist and pin something
+        verdict = golden.golden_path(path, m).read_text().splitlines()[-1]
+        counts = re.search(r"(\d+) expects passed, (\d+) failed", verdict)
+        passed, failed = int(counts[1]), int(counts[2])
+        assert passed >= 1 and failed == 0 and not verdict.endswith("FAILED"), verdict
 
 
 def test_changing_one_number_in_a_library_golden_file_fails(tmp_path, monkeypatch):
