@@ -33,7 +33,7 @@ def test_the_tour_shows_the_317_leak_and_the_v1_assertion():
     leak = run("--model", "3.17").stdout
     assert "invariant violated: I1 A usage: is 2, expected 1" in leak
     bug = run("--model", "v1").stdout
-    assert "kernel BUG (memcg): mem_cgroup_migrate: VM_BUG_ON_PAGE(PageLRU(page))" in bug
+    assert "kernel BUG (memcg): mem_cgroup_migrate: VM_BUG_ON_PAGE(PageLRU(oldpage))" in bug
     assert "expected bug: as expected" in bug
 
 

@@ -333,9 +333,13 @@ class Engine:
             raise self._no_ref(page, what)
 
     def _no_ref(self, page: Page, what: str) -> VmBug:
-        return self.mm_bug(
-            "VM_BUG_ON_PAGE(page_count(page) <= 0)", page, f"{what} of a page nobody holds"
-        )
+        if what in ("put_page", "release_pages"):
+            return self.mm_bug("put_page_testzero: VM_BUG_ON_PAGE(atomic_read(&page->_count)"
+                               " == 0)", page, f"{what} of a page nobody holds")
+        if what == "get_page":
+            return self.mm_bug("get_page: VM_BUG_ON_PAGE(atomic_read(&page->_count) <= 0)",
+                               page, "get_page of a page nobody holds")
+        return self.mm_bug(what, page, "the page was freed (count 0): nobody may use it")
 
     def _need_locked(self, page: Page, assertion: str) -> None:
         if not page.flags & PG_locked:
@@ -405,7 +409,8 @@ class Engine:
 
     def _release_pages(self, pages: list[Page]) -> None:
         """release_pages (mm/swap.c): compound pages freed one by one; the others that reach
-        count 0 are uncharged the model's way (3.17: one list, v1: page by page)."""
+        count 0 are uncharged the model's way (3.17: one list after the loop, v1: page by page
+        inside it)."""
         self.call("release_pages", *(p.name for p in pages))
         to_free: list[Page] = []
         for page in pages:
@@ -417,9 +422,11 @@ class Engine:
             self.j.w(page, "refcount", rc)
             if rc == 0:
                 self._free_prepare(page)
+                self.model.release_page_freed(page)
                 to_free.append(page)
         self.model.release_pages_uncharge(to_free)
-        for page in to_free:
+        # pages_to_free was built with list_add: free_hot_cold_page_list frees last-freed first
+        for page in reversed(to_free):
             self._freed(page)
 
     def _lru_add(self, page: Page) -> None:
@@ -447,10 +454,11 @@ class Engine:
         self._put(page)
 
     def _map(self, page: Page, take_ref: bool = True, swapin: bool = False) -> None:
-        """page_add_new_anon_rmap (a new page) / do_page_add_anon_rmap (do_swap_page's
-        swap-cache page) / page_add_anon_rmap / page_add_file_rmap, and the pte."""
+        """page_add_new_anon_rmap (a new page) / do_page_add_anon_rmap (do_swap_page's page,
+        read from swap, in the swap cache or taken out of it by reuse_swap_page) /
+        page_add_anon_rmap / page_add_file_rmap, and the pte."""
         if page.anon:
-            if swapin or (page.mapping is None and page.flags & PG_swapcache):
+            if swapin or (page.mapping is None and page.readahead):
                 self.call("do_page_add_anon_rmap", page.name)
             elif page.mapping is None:
                 self.call("page_add_new_anon_rmap", page.name)
@@ -601,7 +609,7 @@ class Engine:
     def map(self, name: str):
         """Add one pte mapping (rmap + pte): mapcount +1, refcount +1."""
         page = self.page(name)
-        self._need_ref(page, "map")
+        self._need_ref(page, "page_add_rmap")
         self._map(page)
 
     @step
@@ -772,18 +780,20 @@ class Engine:
         shrink_page_list does (inside its uncharge window under v1)."""
         page = self.page(name)
         self._need_locked(page, "__remove_mapping: BUG_ON(!PageLocked(page))")
-        if not page.isolated:
-            raise self.mm_bug("shrink_page_list", page, "reclaim works on isolated pages")
-        if page.mapcount:
-            raise self.mm_bug("__remove_mapping", page, "the page is still mapped")
         if not page.flags & PG_swapcache:
             raise self.mm_bug("__remove_mapping", page, "swapout needs a swap-cache page")
+        # `swapout` is a successful __remove_mapping: where the kernel's freeze would fail
+        # and keep the page (`reclaim` shows that outcome), the statement is refused
+        freeze = "__remove_mapping: page_freeze_refs(page, 2) fails"
+        if page.mapcount:
+            raise self.mm_bug(freeze, page, f"the page is still mapped ({page.mapcount} ptes "
+                              "hold references): try_to_unmap it first")
         if page.refcount != 2:
-            raise self.mm_bug(
-                "page_freeze_refs(page, 2)",
-                page,
-                f"refcount must be exactly 2 (isolation + swap cache), is {page.refcount}",
-            )
+            raise self.mm_bug(freeze, page, f"count {page.refcount}, not 2 (isolation + swap "
+                              "cache): somebody else holds the page")
+        if not page.isolated and not page.flags & PG_lru:
+            raise self.mm_bug("shrink_page_list", page, "reclaim works on pages it isolated")
+        # a page still on the LRU gets as far as mem_cgroup_swapout's VM_BUG_ON (memcg)
         self.model.uncharge_start(self.thread)
         self._remove_mapping_and_free(page)
         self.model.uncharge_end(self.thread)
@@ -971,13 +981,14 @@ class Engine:
         target = self.memcg(memcg) if memcg is not None else self.root
         if entry.freed or entry.count <= 0:
             raise self.mm_bug("do_swap_page", None, f"no pte references swap entry {entry_name}")
-        self.call("do_swap_page", entry_name)
         page = entry.page
-        if page is None:
-            page = self._readahead(entry, name)
-        elif page.name != name:
+        if page is not None and page.name != name:
             raise ScenarioError(f"{entry_name}'s swap-cache page is {page.name}, not {name}")
+        self.call("do_swap_page", entry_name)
         self.call("lookup_swap_cache", entry_name)
+        if page is None:  # swapin_readahead -> read_swap_cache_async, which returns it held
+            self.note(f"{entry_name} is not in the swap cache: swapin_readahead")
+            page = self._readahead(entry, name)
         self._get(page)
         self._lock(page)
         try:
@@ -1015,9 +1026,9 @@ class Engine:
                 raise ScenarioError(f"reclaim of anon page {name} needs `as ENTRY`")
         elif entry_name is not None:
             raise ScenarioError(f"`as {entry_name}`: {name} gets no new swap entry")
+        self.isolate_lru_page(page)  # shrink_inactive_list isolates, then shrinks the list
         self.call("shrink_page_list", name)
         self.model.uncharge_start(self.thread)
-        self.isolate_lru_page(page)
         outcome = self._shrink_one(page, entry_name)
         self.model.uncharge_end(self.thread)
         return outcome
@@ -1097,7 +1108,8 @@ class Engine:
         else:
             why = "forced" if fail else f"count {old.refcount}, expected {expected}"
             self.note(f"migrate_page_move_mapping fails ({why}): -EAGAIN")
-            w(new, "mapping", None)
+            if not (new.anon and self.model.old_page_keeps_anon_mapping):
+                w(new, "mapping", None)  # v1: `if (!PageAnon(newpage))` (freed with it later)
         self._unlock(new)
         if not ok:
             self._remove_migration_ptes(old, old, nptes)

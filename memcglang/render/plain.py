@@ -127,15 +127,18 @@ def fold_tails(lines: list[str]) -> list[str]:
     i = 0
     while i < len(groups):
         head, first, pattern = groups[i]
+        step = 1
+        if i + 1 < len(groups) and groups[i + 1][1] == first - 1:
+            step = -1  # a run freed last-first (release_pages' list) reads high to low
         j = i + 1
         while (head is not None and j < len(groups) and groups[j][0] == head
-               and groups[j][1] == first + (j - i) and groups[j][2] == pattern):
+               and groups[j][1] == first + step * (j - i) and groups[j][2] == pattern):
             j += 1
         if head is None:
             out.extend(pattern)
         elif j - i >= 3:
-            out.extend(p.replace(f"{head}.#", f"{head}.[{first}-{first + j - i - 1}]")
-                       for p in pattern)
+            last = first + step * (j - i - 1)
+            out.extend(p.replace(f"{head}.#", f"{head}.[{first}-{last}]") for p in pattern)
         else:
             for _, n, lines_ in groups[i:j]:
                 out.extend(p.replace(f"{head}.#", f"{head}.{n}") for p in lines_)

@@ -47,14 +47,56 @@ def test_migrate_of_a_page_freed_from_under_us_migrates_nothing(model):
     memcg_is(e, usage=0, memsw=0, rss=0)
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_failed_move_precharge_reports_every_failed_attempt(model):
-    """mem_cgroup_do_precharge: one bulk attempt, then 1 + 5 with reclaim: failcnt +7, and the
-    report says 7 attempts, not 6."""
+@pytest.mark.parametrize("model, attempts", [("3.17", 7), ("v1", 6)])
+def test_failed_move_precharge_reports_every_failed_attempt(model, attempts):
+    """mem_cgroup_do_precharge of one page: 3.17 makes one bulk attempt without reclaim, then
+    1 + 5 with reclaim (failcnt +7, and the report says 7 attempts, not 6); v1 kept 3.16's
+    function, whose bulk attempt is made only for count > 1 (failcnt +6)."""
     e = new_engine(model, "A", "B")
     ok(e.set_limits("B", limit=0))
     ok(e.fault("P", "A"))
     r = e.move("P", "B")
     assert r.outcome == "error" and isinstance(r.error, ChargeFailed)
-    memcg_is(e, "B", failcnt=7)
-    assert r.error.attempts == 7
+    memcg_is(e, "B", failcnt=attempts)
+    assert r.error.attempts == attempts
+
+
+def test_v1_release_pages_uncharges_inside_its_loop():
+    """v1 calls mem_cgroup_uncharge in release_pages' loop as each page reaches 0, so inside
+    a window the first page met (b1, of B) sets the batch memcg: b1 is deferred, while the THP
+    H (put_compound_page, uncharged in the loop too) and a1 (of A) are uncharged directly."""
+    e = new_engine("v1", "A", "B")
+    ok(e.fault("b1", "B"))
+    ok(e.fault("H", "A", huge=True))
+    ok(e.fault("a1", "A"))
+    for name in ("b1", "H", "a1"):
+        ok(e.get(name))
+        ok(e.zap_begin())
+        ok(e.unmap(name))
+        ok(e.zap_end())
+    ok(e.batch_begin())
+    r = ok(e.release("b1", "H", "a1"))
+    memcg_is(e, "A", usage=0, rss=0)
+    memcg_is(e, "B", usage=1, rss=0)
+    ok(e.batch_end())
+    memcg_is(e, "B", usage=0)
+    order = [args[0] for _pos, kind, name, args in r.events
+             if kind == "call" and name in ("mem_cgroup_uncharge", "free_page")]
+    # uncharged in the loop, in argument order; freed last-freed first (list_add)
+    assert order == ["b1", "H", "H", "a1", "a1", "b1"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_release_pages_frees_last_released_first(model):
+    """pages_to_free is built with list_add: free_hot_cold_page_list frees in reverse."""
+    e = new_engine(model, "A")
+    for name in ("p", "q", "r"):
+        ok(e.fault(name, "A"))
+        ok(e.get(name))
+        ok(e.zap_begin())
+        ok(e.unmap(name))
+        ok(e.zap_end())
+    r = ok(e.release("p", "q", "r"))
+    freed = [args[0] for _pos, kind, name, args in r.events
+             if kind == "call" and name == "free_page"]
+    assert freed == ["r", "q", "p"]

@@ -40,6 +40,8 @@ class MemcgModel:
     base_attempts = 1 + MEM_CGROUP_RECLAIM_RETRIES
     #: likewise for a THP charge
     thp_attempts = 1
+    #: mem_cgroup_do_precharge tries one bulk charge whatever the count (3.17; v1 only > 1)
+    precharge_bulk_always = True
     #: where migrate_pages calls the charge transfer: "before_remap" (3.17), "after_remap" (v1)
     migrate_point = "before_remap"
     #: per-task mem_cgroup_uncharge_start/end windows exist (v1, legacy)
@@ -203,7 +205,8 @@ class MemcgModel:
         if memcg is None:
             self.mm.note("memcg NULL: nothing to commit")
             return
-        self.mm.call("commit_charge", page.name, memcg.name, "lrucare" if lrucare else "")
+        self.mm.call("mem_cgroup_commit_charge", page.name, memcg.name,
+                     "lrucare" if lrucare else "")
         self._commit_charge(page, memcg, lrucare)
         self.after_commit(page, memcg)
         if self.mm.swap_account and page.flags & PG_swapcache:
@@ -236,10 +239,13 @@ class MemcgModel:
         """The uncharge of pages freed together (`release_pages`, `shrink_page_list`)."""
         raise NotImplementedError
 
+    def release_page_freed(self, page: Page) -> None:
+        """release_pages (mm/swap.c) took a page to count 0 and off the LRU, inside its loop:
+        v1 uncharges it here."""
+
     def release_pages_uncharge(self, pages: list[Page]) -> None:
-        """The uncharge inside release_pages (mm/swap.c) of the pages that reached count 0, in
-        the order they did."""
-        raise NotImplementedError
+        """After release_pages' loop, the pages that reached count 0 in the order they did:
+        3.17 uncharges them here as one list."""
 
     def uncharge_start(self, thread: str) -> None:
         """mem_cgroup_uncharge_start: open the thread's batch window (v1, legacy)."""
@@ -260,10 +266,11 @@ class MemcgModel:
     def uncharge_swap(self, entry: SwapEntry) -> None:
         """mem_cgroup_uncharge_swap (mm/memcontrol.c): drop the entry's record and memsw charge."""
         mm = self.mm
+        mm.call("mem_cgroup_uncharge_swap", entry.name)
         if not mm.swap_account:
+            mm.note("swap accounting off: mem_cgroup_uncharge_swap returns")
             return
         memcg = entry.record
-        mm.call("mem_cgroup_uncharge_swap", entry.name)
         if memcg is None:
             mm.note(f"no swap record for {entry.name}: nothing to uncharge")
             return
@@ -294,6 +301,12 @@ class MemcgModel:
     def swapout(self, page: Page, entry: SwapEntry) -> None:
         """mem_cgroup_swapout (mm/memcontrol.c): move the memsw charge to the swap entry."""
         raise NotImplementedError
+
+    def swapout_preconditions(self, page: Page) -> None:
+        """mem_cgroup_swapout's first lines, in 3.17.4 and v1 alike (before do_swap_account)."""
+        if page.flags & PG_lru:
+            raise self.bug("mem_cgroup_swapout: VM_BUG_ON_PAGE(PageLRU(page))", page,
+                           "the page is on the LRU: reclaim swaps out pages it isolated")
 
     # -- migration and replacement ----------------------------------------------------------
     def prepare_migration(self, old: Page, new: Page) -> None:
@@ -329,12 +342,16 @@ class MemcgModel:
 
     def do_precharge(self, to: MemCgroup, count: int) -> int:
         """mem_cgroup_do_precharge (mm/memcontrol.c): bulk charge without reclaim, then page by
-        page with reclaim. Returns the precharge; on failure cancels it and re-raises."""
-        try:
-            self.charge_counters(to, count, False, attempts=1)
-            return count
-        except ChargeFailed:
-            pass
+        page with reclaim. Returns the precharge; on failure cancels it and re-raises.
+        3.17 tries the bulk charge for any count (try_charge without __GFP_WAIT); v1 kept the
+        3.16 function, which tries it (raw res_counter charges) only when count > 1."""
+        bulk = self.precharge_bulk_always or count > 1
+        if bulk:
+            try:
+                self.charge_counters(to, count, False, attempts=1)
+                return count
+            except ChargeFailed:
+                pass
         done = 0
         try:
             for _ in range(count):
@@ -343,6 +360,8 @@ class MemcgModel:
         except ChargeFailed as e:
             if done:
                 self.cancel_counters(to, done)
+            if not bulk:
+                raise
             # the report counts the bulk attempt too, as failcnt does
             raise ChargeFailed(e.counter_kind, e.memcg, e.usage, e.limit,
                                e.attempts + 1) from None

@@ -84,7 +84,10 @@ class Merged(MemcgModel):
     def swapout(self, page: Page, entry: SwapEntry) -> None:
         """mem_cgroup_swapout (mm/memcontrol.c, 3.17.4)."""
         mm = self.mm
+        mm.call("mem_cgroup_swapout", page.name, entry.name)
+        self.swapout_preconditions(page)
         if not mm.swap_account:
+            mm.note("swap accounting off: mem_cgroup_swapout returns")
             return
         if not page.pc_flags & PCG_USED:
             mm.note(f"{page.name} is a readahead page, never charged: mem_cgroup_swapout returns")
@@ -95,7 +98,6 @@ class Merged(MemcgModel):
                 page,
                 "the page holds no memsw charge to hand to the swap entry",
             )
-        mm.call("mem_cgroup_swapout", page.name, entry.name)
         self.record_swap(page, entry)
 
     def migrate(self, old: Page, new: Page, lrucare: bool) -> None:

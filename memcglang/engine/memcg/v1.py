@@ -20,6 +20,7 @@ class V1(MemcgModel):
     migrate_point = "after_remap"
     has_windows = True
     old_page_keeps_anon_mapping = True
+    precharge_bulk_always = False  # the 3.16 mem_cgroup_do_precharge (simplified 16 Jun 2014)
 
     def commit_flags(self) -> int:
         return PCG_USED | PCG_MEM | PCG_MEMSW  # even with swap accounting off (fixed 20 Jun 2014)
@@ -45,8 +46,9 @@ class V1(MemcgModel):
         mm.call("mem_cgroup_uncharge", page.name)
         self.j.w(page, "pc_flags", 0)
         self.charge_statistics(memcg, page, -nr)
-        if not flags & (PCG_MEM | PCG_MEMSW):
-            return  # an old page after migration: statistics only
+        # batch->memcg is claimed by the first USED page, even an old page after migration
+        # that holds no charge (MEM and MEMSW clear: statistics only). Outside a window the
+        # kernel sets it too, but only memcg_oom_recover reads it there: not modelled.
         win = mm.windows.get(mm.thread)
         if win is not None and win.depth > 0:
             w = self.j.w
@@ -68,10 +70,11 @@ class V1(MemcgModel):
         for page in pages:
             self.uncharge(page)
 
-    def release_pages_uncharge(self, pages: list[Page]) -> None:
-        """v1's release_pages calls mem_cgroup_uncharge in its loop, as each page reaches 0."""
-        for page in pages:
-            self.uncharge(page)
+    def release_page_freed(self, page: Page) -> None:
+        """v1's release_pages calls mem_cgroup_uncharge in its loop, as each page reaches 0
+        (a huge page is uncharged there too, by put_compound_page), so a window's batch memcg
+        is the first memcg the loop meets."""
+        self.uncharge(page)
 
     def uncharge_start(self, thread: str) -> None:
         """mem_cgroup_uncharge_start: nestable; the outermost start resets the batch."""
@@ -108,19 +111,21 @@ class V1(MemcgModel):
     # -- swap -------------------------------------------------------------------------------
     def swapout(self, page: Page, entry) -> None:
         """mem_cgroup_swapout as posted: no readahead check, no PCG_MEMSW assertion."""
-        if not self.mm.swap_account:
-            return
         self.mm.call("mem_cgroup_swapout", page.name, entry.name)
+        self.swapout_preconditions(page)
+        if not self.mm.swap_account:
+            self.mm.note("swap accounting off: mem_cgroup_swapout returns")
+            return
         self.record_swap(page, entry)
 
     # -- migration --------------------------------------------------------------------------
     def migrate(self, old: Page, new: Page, lrucare: bool) -> None:
         """mem_cgroup_migrate as posted: both pages off the LRU; the old page keeps PCG_USED."""
         self.migrate_preconditions(old, new)
-        for p in (old, new):
+        for p, which in ((old, "oldpage"), (new, "newpage")):
             if p.flags & PG_lru:
                 raise self.bug(
-                    "mem_cgroup_migrate: VM_BUG_ON_PAGE(PageLRU(page))",
+                    f"mem_cgroup_migrate: VM_BUG_ON_PAGE(PageLRU({which}))",
                     p,
                     "v1 asserts both pages off the LRU, lrucare or not",
                 )
