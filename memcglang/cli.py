@@ -3,6 +3,7 @@
     memcglang [run] [FILE...] [--model M] [--plain|--json] [--quiet]
     memcglang check FILE...
     memcglang test [PATH...] [--update]
+    memcglang repl [FILE] [--model M]
 
 With no FILE, `run` runs the built-in tour (memcglang/tour.mcg). Exit codes (LANGUAGE §6):
 0 good, 1 a scenario failed, 2 usage, syntax or name error. No Python traceback reaches a
@@ -102,6 +103,29 @@ def test(paths: list[str], update: bool, out, err) -> int:
     return 1 if counts["failed"] else 0
 
 
+def repl(path: str | None, model: str | None, max_repeat: int, stdin, out, err) -> int:
+    """The REPL: interactive on a terminal, else statements from stdin with plain output."""
+    from memcglang.repl.session import MetaError, Session, feed
+
+    interactive = stdin.isatty() and out.isatty()
+    try:
+        session = Session(model, "<repl>" if interactive else "<stdin>", max_repeat)
+    except MetaError as e:
+        print(f"memcglang repl: {e}", file=err)
+        return 2
+    first = []
+    if path is not None:
+        first = [f":load {path}"]
+    if not interactive:
+        return feed(session, [*first, *stdin], lambda line: print(line, file=out))
+    from memcglang.render.rich import Screen
+    from memcglang.repl import app
+
+    for command in first:
+        Screen(out).update(session.execute(command), session.engine)
+    return app.run(session, out)
+
+
 def _emitter(mode: str, out):
     if mode == "rich":
         from memcglang.render.rich import Painter
@@ -138,6 +162,20 @@ def main(argv: list[str] | None = None) -> int:
                                 help="write the golden files of passing runs that differ")
             args = parser.parse_args(argv[1:])
             return test(args.paths, args.update, sys.stdout, sys.stderr)
+        if argv and argv[0] == "repl":
+            parser = argparse.ArgumentParser(
+                prog="memcglang repl",
+                description="Type statements and see page flags and counters after each. "
+                "With stdin not a terminal, statements are read line by line and the plain "
+                "trace is printed (scriptable).",
+            )
+            parser.add_argument("file", nargs="?", metavar="FILE",
+                                help="a .mcg file to run first")
+            parser.add_argument("--model", choices=MODELS, help="the kernel model")
+            _max_repeat_option(parser)
+            args = parser.parse_args(argv[1:])
+            return repl(args.file, args.model, args.max_repeat, sys.stdin, sys.stdout,
+                        sys.stderr)
         if argv and argv[0] == "run":
             argv = argv[1:]
         parser = argparse.ArgumentParser(

@@ -26,6 +26,7 @@ from memcglang.lang.verbs import TABLE
 
 DEFAULT_MODEL = "v1"
 STOPS = frozenset(("bug", "scenario", "violation", "error"))  # outcomes that end a run
+STOP_MESSAGE = "the run stops here"
 AVAILABLE_MODELS = ("v1", "3.17")
 
 
@@ -209,7 +210,7 @@ class Interpreter:
             self.judge(rec, expected)
         if rec.outcome in STOPS:
             self.failed = True
-            rec.messages.append("the run stops here")
+            rec.messages.append(STOP_MESSAGE)
         return rec
 
     def judge(self, rec: Record, expected: ast.ExpectOutcome) -> None:

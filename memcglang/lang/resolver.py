@@ -143,6 +143,8 @@ class Resolver:
         self.seen_swapaccount: ast.Swapaccount | None = None
         self.memcgs_declared = 0
         self.in_threads = False
+        self.thread_base: Names | None = None  # the names before the first thread block
+        self.all_thread_names: Names | None = None
         self.later: dict[str, int] = {}  # names some statement binds -> its first line
         self._scan(program.stmts)
 
@@ -165,6 +167,39 @@ class Resolver:
             for attr in ("stmt",):
                 if hasattr(stmt, attr):
                     self._scan((getattr(stmt, attr),))
+
+    # -- incremental use (the REPL) ---------------------------------------------------------
+    def snapshot(self) -> tuple:
+        """What resolving more statements can change, to put back with `restore`."""
+        base, seen = self.thread_base, self.all_thread_names
+        return (self.names.copy(), self.setup_done, self.seen_model, self.seen_swapaccount,
+                self.memcgs_declared, self.in_threads, base.copy() if base else None,
+                seen.copy() if seen else None,
+                attrs.evolve(self.result, threads=list(self.result.threads)))
+
+    def restore(self, snap: tuple) -> None:
+        (self.names, self.setup_done, self.seen_model, self.seen_swapaccount,
+         self.memcgs_declared, self.in_threads, self.thread_base, self.all_thread_names,
+         self.result) = snap
+        self.names = self.names.copy()  # the snapshot stays reusable
+
+    def resolve_more(self, program: ast.Program) -> list[tuple]:
+        """Resolve `program`'s statements after everything resolved so far (a REPL line);
+        the snapshot before each top-level statement. On errors nothing is kept and
+        StaticErrors is raised."""
+        before = self.snapshot()
+        self.program = program
+        self.errors = []
+        self.later = {}
+        self._scan(program.stmts)
+        snaps = []
+        for stmt in program.stmts:
+            snaps.append(self.snapshot() if snaps else before)
+            self.top(stmt)
+        if self.errors:
+            self.restore(before)
+            raise StaticErrors(self.errors)
+        return snaps
 
     # -- reporting --------------------------------------------------------------------------
     def error(self, line: int, col: int, width: int, message: str, hint: str | None = None):

@@ -25,3 +25,97 @@ class Painter:
         if body.startswith("note:"):
             style = "dim"
         self.console.print(Text(line, style=style or ""))
+
+
+# -- the REPL's compact state view ---------------------------------------------------------
+MEMCG_COLUMNS = ("usage", "memsw", "rss", "cache", "rss_huge", "swap", "pgpgin", "pgpgout",
+                 "failcnt", "css")
+PAGE_COLUMNS = ("flags", "memcg", "refcount", "mapcount", "page", "isolated", "entry")
+ENTRY_COLUMNS = ("memcg", "count", "page")
+# engine field -> the view column it shows in
+VIEW_FIELD = {"pc_flags": "flags", "pc_memcg": "memcg", "flags": "page", "record": "memcg"}
+CHANGED = "bold black on yellow"
+
+
+def _cell(value, changed: bool) -> Text:
+    return Text(str(value), style=CHANGED if changed else "")
+
+
+def compact_state(engine, memcgs_before: dict, touched: dict) -> list:
+    """After a statement: every memcg's counters and statistics, the pages and swap entries
+    it touched; values that changed are highlighted."""
+    from rich.table import Table
+
+    out = []
+    memcgs = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
+    memcgs.add_column("memcg", style="bold")
+    for c in MEMCG_COLUMNS:
+        memcgs.add_column(c, justify="right")
+    for name in engine.memcgs:
+        view = engine.memcg_view(name)
+        before = memcgs_before.get(name)
+        memcgs.add_row(name, *(_cell(view[c], before is None or before[c] != view[c])
+                               for c in MEMCG_COLUMNS))
+    out.append(memcgs)
+    pages = [n for n in touched if n in engine.pages]
+    if pages:
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
+        table.add_column("page", style="bold")
+        for c in PAGE_COLUMNS:
+            table.add_column(c)
+        for name in pages:
+            view = engine.page_view(name)
+            fields = {VIEW_FIELD.get(f, f) for f in touched[name]}
+            if view["freed"]:
+                table.add_row(name, Text("freed", style=CHANGED if "freed" in fields else ""))
+                continue
+            table.add_row(name, *(_cell(view[c], c in fields) for c in PAGE_COLUMNS))
+        out.append(table)
+    entries = [n for n in touched if n in engine.entries]
+    if entries:
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
+        table.add_column("swap entry", style="bold")
+        for c in ENTRY_COLUMNS:
+            table.add_column(c)
+        for name in entries:
+            view = engine.entry_view(name)
+            fields = {VIEW_FIELD.get(f, f) for f in touched[name]}
+            if view["freed"]:
+                table.add_row(name, Text("freed", style=CHANGED))
+                continue
+            table.add_row(name, *(_cell(view[c], c in fields) for c in ENTRY_COLUMNS))
+        out.append(table)
+    return out
+
+
+class Screen:
+    """The REPL's output: each statement's trace (coloured plain lines), then the compact
+    state; diagnostics and meta command output as text."""
+
+    def __init__(self, out):
+        self.painter = Painter(out)
+        self.console = self.painter.console
+
+    def banner(self, model: str, swap_account: bool) -> None:
+        self.console.print(Text(f"memcglang repl: model {model}, swap accounting "
+                                f"{'on' if swap_account else 'off'}. :help lists the "
+                                "statements and commands, :quit leaves.", style="dim"))
+
+    def update(self, update, engine) -> None:
+        from memcglang.render import plain
+
+        for d in update.diagnostics:
+            for line in d.format().splitlines():
+                self.console.print(Text(line, style="red" if "error" in line else ""))
+        for line in update.lines:
+            self.painter.line(line)
+        for rec in update.records:
+            for line in plain.record_lines(rec):
+                self.painter.line(line)
+            if rec.outcome == "show" and engine is not None:
+                for line in plain.state_lines(engine, rec.show):
+                    self.painter.line("  " + line)
+        changed = any(r.changes for rec in update.records for r in rec.results)
+        if changed and engine is not None and update.kind == "ran":
+            for renderable in compact_state(engine, update.memcgs_before, update.touched):
+                self.console.print(renderable)
