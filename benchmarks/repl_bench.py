@@ -27,25 +27,13 @@ TARGET_MS = 50.0
 def statements(n: int):
     """What a user types next: references, faults, a reclaim and swap-in, a truncate, expects,
     `show` of a page, and a zap of one page."""
+    rounds = (
+        "get P{i}", "put P{i}", "fault X{k} in A", "show A", "cache F{k} in A",
+        "truncate F{k1}", "zap {{\n  unmap X{k4}\n}}", "expect P{i} refcount 1 mapcount 1",
+    )
     for k in range(n):
         i = (k // 8) % 1000  # one page per round of eight
-        cycle = k % 8
-        if cycle == 0:
-            yield f"get P{i}"
-        elif cycle == 1:
-            yield f"put P{i}"
-        elif cycle == 2:
-            yield f"fault X{k} in A"
-        elif cycle == 3:
-            yield "show A"
-        elif cycle == 4:
-            yield f"cache F{k} in A"
-        elif cycle == 5:
-            yield f"truncate F{k - 1}"
-        elif cycle == 6:
-            yield f"zap {{\n  unmap X{k - 4}\n}}"
-        else:
-            yield f"expect P{i} refcount 1 mapcount 1"
+        yield rounds[k % 8].format(i=i, k=k, k1=k - 1, k4=k - 4)
 
 
 def main() -> int:

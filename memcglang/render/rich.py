@@ -41,6 +41,24 @@ def _cell(value, changed: bool) -> Text:
     return Text(str(value), style=CHANGED if changed else "")
 
 
+def _touched_table(label: str, names: list[str], view, columns, touched: dict):
+    """One row per touched page or swap entry; the fields the statement wrote highlighted."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
+    table.add_column(label, style="bold")
+    for c in columns:
+        table.add_column(c)
+    for name in names:
+        values = view(name)
+        fields = {VIEW_FIELD.get(f, f) for f in touched[name]}
+        if values["freed"]:
+            table.add_row(name, Text("freed", style=CHANGED if "freed" in fields else ""))
+        else:
+            table.add_row(name, *(_cell(values[c], c in fields) for c in columns))
+    return table
+
+
 def compact_state(engine, memcgs_before: dict, touched: dict) -> list:
     """After a statement: every memcg's counters and statistics, the pages and swap entries
     it touched; values that changed are highlighted."""
@@ -57,34 +75,12 @@ def compact_state(engine, memcgs_before: dict, touched: dict) -> list:
         memcgs.add_row(name, *(_cell(view[c], before is None or before[c] != view[c])
                                for c in MEMCG_COLUMNS))
     out.append(memcgs)
-    pages = [n for n in touched if n in engine.pages]
-    if pages:
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
-        table.add_column("page", style="bold")
-        for c in PAGE_COLUMNS:
-            table.add_column(c)
-        for name in pages:
-            view = engine.page_view(name)
-            fields = {VIEW_FIELD.get(f, f) for f in touched[name]}
-            if view["freed"]:
-                table.add_row(name, Text("freed", style=CHANGED if "freed" in fields else ""))
-                continue
-            table.add_row(name, *(_cell(view[c], c in fields) for c in PAGE_COLUMNS))
-        out.append(table)
-    entries = [n for n in touched if n in engine.entries]
-    if entries:
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
-        table.add_column("swap entry", style="bold")
-        for c in ENTRY_COLUMNS:
-            table.add_column(c)
-        for name in entries:
-            view = engine.entry_view(name)
-            fields = {VIEW_FIELD.get(f, f) for f in touched[name]}
-            if view["freed"]:
-                table.add_row(name, Text("freed", style=CHANGED))
-                continue
-            table.add_row(name, *(_cell(view[c], c in fields) for c in ENTRY_COLUMNS))
-        out.append(table)
+    for label, objects, view, columns in (("page", engine.pages, engine.page_view, PAGE_COLUMNS),
+                                          ("swap entry", engine.entries, engine.entry_view,
+                                           ENTRY_COLUMNS)):
+        names = [n for n in touched if n in objects]
+        if names:
+            out.append(_touched_table(label, names, view, columns, touched))
     return out
 
 

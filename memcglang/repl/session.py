@@ -486,18 +486,14 @@ def expect_lines(engine) -> list[str]:
         v = engine.memcg_view(name)
         fields = list(plain.MEMCG_FIELDS) + (["reported_usage"] if name == "root" else [])
         out.append(f"expect {name} " + " ".join(f"{f} {v[f]}" for f in fields))
-    for name, page in engine.pages.items():
-        if page.freed:
-            out.append(f"expect {name} freed")
-            continue
-        v = engine.page_view(name)
-        out.append(f"expect {name} " + " ".join(f"{f} {v[f]}" for f in PAGE_EXPECT))
-    for name, entry in engine.entries.items():
-        if entry.freed:
-            out.append(f"expect {name} freed")
-            continue
-        v = engine.entry_view(name)
-        out.append(f"expect {name} " + " ".join(f"{f} {v[f]}" for f in ENTRY_EXPECT))
+    for objects, view, fields in ((engine.pages, engine.page_view, PAGE_EXPECT),
+                                  (engine.entries, engine.entry_view, ENTRY_EXPECT)):
+        for name, obj in objects.items():
+            if obj.freed:
+                out.append(f"expect {name} freed")
+                continue
+            v = view(name)
+            out.append(f"expect {name} " + " ".join(f"{f} {v[f]}" for f in fields))
     c = engine.cost_view()
     out.append(f"expect cost res_counter {c['res_counter']} pc_lock {c['pc_lock']} "
                f"batches {c['batches']}")
