@@ -10,15 +10,15 @@ uncharge_start/end windows where 3.16 had them, and page-by-page uncharge.
 from __future__ import annotations
 
 from memcglang.engine.memcg.base import MemcgModel
-from memcglang.engine.state import PCG_MEM, PCG_MEMSW, PCG_USED, MemCgroup, Page, PG_lru, Window
+from memcglang.engine.memcg.windows import Windows
+from memcglang.engine.state import PCG_MEM, PCG_MEMSW, PCG_USED, MemCgroup, Page, PG_lru
 
 
-class V1(MemcgModel):
+class V1(Windows, MemcgModel):
     name = "v1"
     root_charged = True
     thp_attempts = MemcgModel.base_attempts  # THP charges use GFP_KERNEL with oom = false
     migrate_point = "after_remap"
-    has_windows = True
     old_page_keeps_anon_mapping = True
     precharge_bulk_always = False  # the 3.16 mem_cgroup_do_precharge (simplified 16 Jun 2014)
 
@@ -34,9 +34,6 @@ class V1(MemcgModel):
         """Nothing: v1's commit_charge already did the statistics."""
 
     # -- uncharge ---------------------------------------------------------------------------
-    def window(self, thread: str) -> Window:
-        return self.mm.window(thread)
-
     def uncharge(self, page: Page) -> None:
         """mem_cgroup_uncharge (v1): clear pc, statistics now, counters now or at uncharge_end."""
         if not page.pc_flags & PCG_USED:
@@ -47,23 +44,8 @@ class V1(MemcgModel):
         self.j.w(page, "pc_flags", 0)
         self.charge_statistics(memcg, page, -nr)
         # batch->memcg is claimed by the first USED page, even an old page after migration
-        # that holds no charge (MEM and MEMSW clear: statistics only). Outside a window the
-        # kernel sets it too, but only memcg_oom_recover reads it there: not modelled.
-        win = mm.windows.get(mm.thread)
-        if win is not None and win.depth > 0:
-            w = self.j.w
-            if win.memcg is None:
-                w(win, "memcg", memcg)
-            if nr == 1 and win.memcg is memcg:
-                if flags & PCG_MEM:
-                    w(win, "nr_pages", win.nr_pages + 1)
-                if flags & PCG_MEMSW:
-                    w(win, "memsw_nr_pages", win.memsw_nr_pages + 1)
-                return
-        if flags & PCG_MEM:
-            self.uncharge_counter(memcg.res, nr)
-        if flags & PCG_MEMSW:
-            self.uncharge_counter(memcg.memsw, nr)
+        # that holds no charge (MEM and MEMSW clear: statistics only)
+        self.batch_uncharge(memcg, nr, bool(flags & PCG_MEM), bool(flags & PCG_MEMSW))
 
     def uncharge_list(self, pages: list[Page]) -> None:
         """v1 has no list API: release_pages and shrink_page_list uncharge page by page."""
@@ -75,38 +57,6 @@ class V1(MemcgModel):
         (a huge page is uncharged there too, by put_compound_page), so a window's batch memcg
         is the first memcg the loop meets."""
         self.uncharge(page)
-
-    def uncharge_start(self, thread: str) -> None:
-        """mem_cgroup_uncharge_start: nestable; the outermost start resets the batch."""
-        win = self.window(thread)
-        w = self.j.w
-        self.mm.call("mem_cgroup_uncharge_start")
-        w(win, "depth", win.depth + 1)
-        if win.depth == 1:
-            w(win, "memcg", None)
-            w(win, "nr_pages", 0)
-            w(win, "memsw_nr_pages", 0)
-
-    def uncharge_end(self, thread: str) -> None:
-        """mem_cgroup_uncharge_end: the outermost end uncharges what the batch held back."""
-        win = self.mm.windows.get(thread)
-        if win is None or win.depth == 0:
-            return
-        w = self.j.w
-        self.mm.call("mem_cgroup_uncharge_end")
-        w(win, "depth", win.depth - 1)
-        if win.depth or win.memcg is None:
-            return
-        memcg = win.memcg
-        if win.nr_pages or win.memsw_nr_pages:
-            self.j.w(self.cost, "batches", self.cost.batches + 1)
-        if win.nr_pages:
-            self.uncharge_counter(memcg.res, win.nr_pages)
-        if win.memsw_nr_pages:
-            self.uncharge_counter(memcg.memsw, win.memsw_nr_pages)
-        w(win, "nr_pages", 0)
-        w(win, "memsw_nr_pages", 0)
-        w(win, "memcg", None)
 
     # -- swap -------------------------------------------------------------------------------
     def swapout(self, page: Page, entry) -> None:
