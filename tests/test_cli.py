@@ -133,12 +133,12 @@ def test_json_is_one_object_per_statement(tmp_path):
     assert objects[-1] == {"failed": False, "verdict": objects[-1]["verdict"]}
 
 
-def test_legacy_is_refused_plainly_until_it_exists(tmp_path):
-    path = write(tmp_path, "model legacy\nmemcg A\n")
+def test_a_file_can_choose_the_legacy_model(tmp_path):
+    path = write(tmp_path, "model legacy\nmemcg A\nfault P in A\nexpect P flags USED\n")
     result = run(path)
-    assert result.returncode == 2
-    assert "model legacy is not available yet" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model legacy" in result.stdout.splitlines()[0]
+    assert "mem_cgroup_charge_anon(P, A)" in result.stdout
 
 
 def test_an_unknown_model_option_is_a_usage_error():

@@ -27,7 +27,7 @@ from memcglang.lang.verbs import TABLE
 DEFAULT_MODEL = "v1"
 STOPS = frozenset(("bug", "scenario", "violation", "error"))  # outcomes that end a run
 STOP_MESSAGE = "the run stops here"
-AVAILABLE_MODELS = ("v1", "3.17")
+AVAILABLE_MODELS = ("v1", "3.17", "legacy")
 
 
 class Record:

@@ -6,7 +6,7 @@ MODELS = ("v1", "3.17", "legacy")
 
 
 def model_class(name: str):
-    """Return the model class for a model name (`v1`, `3.17`)."""
+    """Return the model class for a model name (`v1`, `3.17`, `legacy`)."""
     if name == "3.17":
         from memcglang.engine.memcg.merged import Merged
 
@@ -16,5 +16,7 @@ def model_class(name: str):
 
         return V1
     if name == "legacy":
-        raise NotImplementedError("the legacy (3.16) model is not built yet")
+        from memcglang.engine.memcg.legacy import Legacy
+
+        return Legacy
     raise ValueError(f"unknown model {name!r}; models are {', '.join(MODELS)}")
