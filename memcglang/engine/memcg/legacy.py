@@ -196,7 +196,7 @@ class Legacy(Windows, MemcgModel):
                 mm.note(f"{page.name} is under migration (PCG_MIGRATION): not uncharged")
                 return None
         elif ctype == SWAPOUT:
-            if not page.anon and page.in_cache:
+            if page.kind == "shmem" and page.mapping is not None:
                 mm.note(f"{page.name} is still in the shmem cache: not uncharged")
                 return None
             if page.anon and page.mapcount:
@@ -208,8 +208,9 @@ class Legacy(Windows, MemcgModel):
         if mm.swap_account and ctype == SWAPOUT:
             self.swap_statistics(memcg, True)
             self.j.w(memcg, "css", memcg.css + 1)
-        if not end_migration:
-            # mem_cgroup_do_uncharge: memsw stays charged for the swap entry at swap-out
+        if not end_migration and memcg.parent is not None:
+            # mem_cgroup_do_uncharge (never for root): memsw stays charged for the swap
+            # entry at swap-out
             memsw = mm.swap_account and ctype != SWAPOUT
             self.batch_uncharge(memcg, nr, True, memsw)
         return memcg
