@@ -109,6 +109,9 @@ class EngineMachine(RuleBasedStateMachine):
         if entries:
             entry = data.draw(st.sampled_from(sorted(entries, key=lambda x: x.name)))
             name = entry.page.name if entry.page is not None else self.fresh("Q")
+            if self.model == "legacy" and entry.page is not None and \
+                    entry.page.pc_flags & PCG_USED:
+                reuse = False  # legacy's F2 case D (SEMANTICS §4.3), tested on its own
             self.do("swapin", entry.name, name, memcg, reuse=reuse)
 
     @rule(data=st.data())
@@ -332,6 +335,10 @@ class V1HierMachine(EngineMachine):
     root_hierarchy = True
 
 
+class LegacyMachine(EngineMachine):
+    model = "legacy"
+
+
 SETTINGS = settings(
     derandomize=bool(os.environ.get("CI")),  # CI replays the same examples; locally, new ones
     max_examples=150,
@@ -343,8 +350,8 @@ SETTINGS = settings(
 
 @pytest.mark.parametrize(
     "machine",
-    [EngineMachine, HierMachine, V1Machine, V1HierMachine],
-    ids=["3.17", "3.17-hier", "v1", "v1-hier"],
+    [EngineMachine, HierMachine, V1Machine, V1HierMachine, LegacyMachine],
+    ids=["3.17", "3.17-hier", "v1", "v1-hier", "legacy"],
 )
 def test_random_sequences(machine):
     from hypothesis.stateful import run_state_machine_as_test
