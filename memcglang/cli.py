@@ -4,6 +4,7 @@
     memcglang check FILE...
     memcglang test [PATH...] [--update]
     memcglang repl [FILE] [--model M]
+    memcglang diff FILE --models A,B [--plain|--json]
 
 With no FILE, `run` runs the built-in tour (memcglang/tour.mcg). Exit codes (LANGUAGE §6):
 0 good, 1 a scenario failed, 2 usage, syntax or name error. No Python traceback reaches a
@@ -44,24 +45,31 @@ def check(files: list[str], out, err, max_repeat: int = MAX_REPEAT) -> int:
 def run(files: list[str], model: str | None, mode: str, quiet: bool, out, err,
         max_repeat: int = MAX_REPEAT) -> int:
     """Run each file; print its trace; the worst exit status."""
-    from memcglang.lang.diagnostics import StaticErrors
-
     status = 0
     for path in files or [TOUR]:
-        try:
-            program, resolution = load(path, max_repeat)
-            chosen = choose_model(program, resolution, model)
-        except StaticErrors as e:
-            print(e.format(), file=err)
+        loaded = _load(path, [model], max_repeat, err)
+        if loaded is None:
             status = 2
             continue
-        except ModelUnavailable as e:
-            print(e, file=err)
-            status = 2
-            continue
+        program, resolution, (chosen,) = loaded
         if trace(program, resolution, chosen, mode, quiet, _emitter(mode, out)):
             status = max(status, 1)
     return status
+
+
+def _load(path: str, models: list[str | None], max_repeat: int, err):
+    """(program, resolution, the model chosen for each of `models`), or None once the static
+    errors or the model that is not available are printed (exit status 2)."""
+    from memcglang.lang.diagnostics import StaticErrors
+
+    try:
+        program, resolution = load(path, max_repeat)
+        return program, resolution, [choose_model(program, resolution, m) for m in models]
+    except StaticErrors as e:
+        print(e.format(), file=err)
+    except ModelUnavailable as e:
+        print(e, file=err)
+    return None
 
 
 def test(paths: list[str], update: bool, out, err) -> int:
@@ -126,12 +134,58 @@ def repl(path: str | None, model: str | None, max_repeat: int, stdin, out, err) 
     return app.run(session, out)
 
 
+def diff(path: str, models: str, mode: str, out, err, max_repeat: int = MAX_REPEAT) -> int:
+    """Run `path` under two models in lockstep and print where they differ; 0 when both ran
+    (whatever they found), 2 for a usage or syntax error or a model that is not available."""
+    from memcglang import diff as comparison
+
+    names = [m.strip() for m in models.split(",")]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        print(f"memcglang diff: unknown model {', '.join(unknown)} (models: {', '.join(MODELS)})",
+              file=err)
+        return 2
+    if len(names) != 2 or names[0] == names[1]:
+        print(f"memcglang diff: --models names two different models, e.g. v1,3.17 (got "
+              f"{models!r})", file=err)
+        return 2
+    loaded = _load(path, names, max_repeat, err)
+    if loaded is None:
+        return 2
+    program, resolution, chosen = loaded
+    compared = comparison.Comparison(program, resolution, *chosen)
+    if mode == "rich":
+        from memcglang.render.rich import DiffView
+
+        DiffView(out).show(compared.models, comparison.header(compared),
+                           list(comparison.fold(compared.statements())), compared.summary())
+        return 0
+    lines = comparison.json_lines if mode == "json" else comparison.plain_lines
+    for line in lines(compared):
+        print(line, file=out)
+    return 0
+
+
 def _emitter(mode: str, out):
     if mode == "rich":
         from memcglang.render.rich import Painter
 
         return Painter(out).line
     return lambda line: print(line, file=out)
+
+
+def _output_options(parser) -> None:
+    out_mode = parser.add_mutually_exclusive_group()
+    out_mode.add_argument("--plain", action="store_true",
+                          help="the plain format (the default when stdout is not a terminal)")
+    out_mode.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _mode(args) -> str:
+    """json, plain, or rich on a terminal."""
+    if args.json:
+        return "json"
+    return "plain" if args.plain or not sys.stdout.isatty() else "rich"
 
 
 def _max_repeat_option(parser) -> None:
@@ -176,6 +230,21 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv[1:])
             return repl(args.file, args.model, args.max_repeat, sys.stdin, sys.stdout,
                         sys.stderr)
+        if argv and argv[0] == "diff":
+            parser = argparse.ArgumentParser(
+                prog="memcglang diff",
+                description="Run a scenario under two models in lockstep and show, statement "
+                "by statement, where the kernels differ; identical statements are folded. "
+                "Exit 0 when both ran: the differences are the output.",
+            )
+            parser.add_argument("file", metavar="FILE")
+            parser.add_argument("--models", required=True, metavar="A,B",
+                                help="the two models, e.g. v1,3.17 (A is the first)")
+            _output_options(parser)
+            _max_repeat_option(parser)
+            args = parser.parse_args(argv[1:])
+            return diff(args.file, args.models, _mode(args), sys.stdout, sys.stderr,
+                        args.max_repeat)
         if argv and argv[0] == "run":
             argv = argv[1:]
         parser = argparse.ArgumentParser(
@@ -186,16 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--version", action="version", version=f"memcglang {__version__}")
         parser.add_argument("files", nargs="*", metavar="FILE")
         parser.add_argument("--model", choices=MODELS, help="override the file's model")
-        out_mode = parser.add_mutually_exclusive_group()
-        out_mode.add_argument("--plain", action="store_true", help="the plain (golden) format")
-        out_mode.add_argument("--json", action="store_true", help="one JSON object per line")
+        _output_options(parser)
         parser.add_argument("--quiet", action="store_true",
                             help="only failures and the verdict line")
         _max_repeat_option(parser)
         args = parser.parse_args(argv)
-        mode = "json" if args.json else (
-            "plain" if args.plain or not sys.stdout.isatty() else "rich")
-        return run(args.files, args.model, mode, args.quiet, sys.stdout, sys.stderr,
+        return run(args.files, args.model, _mode(args), args.quiet, sys.stdout, sys.stderr,
                    args.max_repeat)
     except BrokenPipeError:
         return 0

@@ -13,8 +13,8 @@ from pathlib import Path
 import memcglang
 
 PACKAGE = Path(memcglang.__file__).resolve().parent
-LAYERS = {"engine": 0, "lang": 1, "render": 2, "runner": 3, "golden": 3, "repl": 3, "explore": 3,
-          "cli": 4, "pytest_plugin": 4}
+LAYERS = {"engine": 0, "lang": 1, "render": 2, "runner": 3, "golden": 3, "diff": 3, "repl": 3,
+          "explore": 3, "cli": 4, "pytest_plugin": 4}
 ONLY_IN = {"lark": "lang/parser.py", "prompt_toolkit": "repl/app.py", "rich": "render/",
            "pygments": "lang/pygments_lexer.py"}
 

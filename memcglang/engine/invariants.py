@@ -201,6 +201,7 @@ class Checker:
                     self._add(entry.record.d, "recs", 1, touched)
         # reservations in flight
         for r, sign in res_deltas:
+            pages.add(r.page)  # I4 allows a mapped uncharged page only while it is reserved
             if r.memcg is not None:
                 self._add(r.memcg.d, "inflight", sign * r.nr, touched)
                 if r.memsw:

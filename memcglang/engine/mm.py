@@ -812,6 +812,9 @@ class Engine:
             self.model.delete_from_page_cache(page)
         self._unlock(page)
         self.j.w(page, "isolated", False)
+        if page.flags & PG_lru:  # free_hot_cold_page_list frees what reclaim isolated
+            raise self.mm_bug("bad_page", page, "freeing a page still on the LRU (reclaim "
+                              "frees the pages it isolated)")
         self._free_prepare(page)
         self.model.uncharge_list([page])
         self._freed(page)
@@ -1205,6 +1208,9 @@ class Engine:
             raise self.mm_bug("split_huge_page", head, "not a huge page")
         if head.mapping != "anon":
             raise self.mm_bug("split_huge_page: BUG_ON(!PageAnon(page))", head, "never mapped")
+        if not head.mapcount:
+            raise self.mm_bug("split_huge_page", head, "page_get_anon_vma finds no anon_vma for "
+                              "a page that is not mapped: the kernel's split fails")
         self.call("split_huge_page", name)
         n = head.mapcount
         flags = head.flags & PG_lru

@@ -6,6 +6,22 @@ from rich.console import Console
 from rich.text import Text
 
 
+def style_of(line: str) -> str:
+    """The style of a plain trace line: statements bold, changes cyan, failures red."""
+    style = ""
+    body = line.lstrip()
+    if not line.startswith(" ") and ": " in line and not line.startswith(("#", "state")):
+        style = "bold"
+    if " -> " in body:
+        style = "cyan"
+    if "FAILED" in line or "failed:" in body or body.startswith(("kernel BUG", "invariant",
+                                                                "-E", "scenario", "deadlock")):
+        style = "bold red"
+    if body.startswith("note:"):
+        style = "dim"
+    return style
+
+
 class Painter:
     """Print plain trace lines with colour: statements bold, changes cyan, failures red."""
 
@@ -13,18 +29,7 @@ class Painter:
         self.console = Console(file=out, highlight=False, soft_wrap=True)
 
     def line(self, line: str) -> None:
-        style = None
-        body = line.lstrip()
-        if not line.startswith(" ") and ": " in line and not line.startswith(("#", "state")):
-            style = "bold"
-        if " -> " in body:
-            style = "cyan"
-        if "FAILED" in line or "failed:" in body or body.startswith(("kernel BUG", "invariant",
-                                                                    "-E", "scenario", "deadlock")):
-            style = "bold red"
-        if body.startswith("note:"):
-            style = "dim"
-        self.console.print(Text(line, style=style or ""))
+        self.console.print(Text(line, style=style_of(line)))
 
 
 # -- the REPL's compact state view ---------------------------------------------------------
@@ -115,3 +120,81 @@ class Screen:
         if changed and engine is not None and update.kind == "ran":
             for renderable in compact_state(engine, update.memcgs_before, update.touched):
                 self.console.print(renderable)
+
+
+# -- `memcglang diff`: the two models side by side ---------------------------------------------
+DIFFERS = "bold yellow"
+
+
+class DiffView:
+    """`memcglang diff` on a terminal: the plain diff's content with the two models in two
+    columns (memcglang/diff.py builds the statements, folded runs and summary it shows)."""
+
+    def __init__(self, out):
+        self.console = Console(file=out, highlight=False)
+
+    def show(self, models: tuple[str, str], header: str, items, summary) -> None:
+        self.console.print(Text(header, style="dim"))
+        for item in items:
+            if hasattr(item, "count"):  # a folded run of identical statements
+                n = item.count
+                self.console.print(Text(f"= {item.where}: {n} statement{'s' if n != 1 else ''} "
+                                        "identical", style="dim"))
+            else:
+                self.console.print(self._statement(models, item))
+        self.console.print(self._summary(models, summary))
+
+    @staticmethod
+    def _lines(side, shown, missing: str) -> Text:
+        text = Text()
+        if side is None:
+            text.append(f"({missing})", style="dim italic")
+        for i, line in enumerate(shown):
+            if i or side is None:
+                text.append("\n")
+            style = "dim italic" if line.context else style_of("  " + line.text)
+            text.append(line.text, style=style)
+        return text
+
+    def _statement(self, models, item):
+        from rich.console import Group
+        from rich.table import Table
+
+        head = Text(f"! {item.pos}: ", style="bold")
+        head.append(item.text, style="bold")
+        parts: list = [head, *(Text("  " + tag, style="bold red") for tag in item.tags)]
+        table = Table(expand=True, box=None, pad_edge=False, header_style="dim")
+        for model in models:
+            table.add_column(model, ratio=1, overflow="fold")
+        if item.shown_a or item.shown_b or item.a is None or item.b is None:
+            table.add_row(self._lines(item.a, item.shown_a, item.missing),
+                          self._lines(item.b, item.shown_b, item.missing))
+        if item.state:
+            cells = [Text("state after:", style="dim") for _ in models]
+            for label, *values in item.state:
+                for cell, v in zip(cells, values, strict=True):
+                    cell.append(f"\n{label} {v}", style=DIFFERS)
+            table.add_row(*cells)
+        if table.row_count:
+            parts.append(table)
+        if item.equal_again:
+            parts.append(Text("  state equal again: " + ", ".join(item.equal_again),
+                              style="dim"))
+        return Group(*parts)
+
+    @staticmethod
+    def _summary(models, summary):
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(title="summary", title_justify="left", box=None, pad_edge=False,
+                      header_style="dim")
+        table.add_column("")
+        for model in models:
+            table.add_column(model, justify="right")
+        for label, a, b in summary.rows:
+            table.add_row(label, a, b, style=DIFFERS if a != b else "")
+        verdicts = [Text(f"verdict {model}: {verdict}", style="bold red" if failed else "")
+                    for model, verdict, failed in zip(models, summary.verdicts, summary.failed,
+                                                      strict=True)]
+        return Group(table, *verdicts)

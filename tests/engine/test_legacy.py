@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from test_worked_examples import calls, memcg_is, new_engine, ok, page_is
 
-from memcglang.engine import ChargeFailed
+from memcglang.engine import ChargeFailed, VmBug
 
 
 def legacy(*memcgs: str, **limits):
@@ -173,3 +174,39 @@ def test_f2_case_d_leaves_a_mapped_page_uncharged():
     page_is(e, "P", flags="none", mapcount=1)
     memcg_is(e, usage=0, memsw=0, rss=0, swap=0)
     assert any(v.inv == "I4" for v in r.violations), [str(v) for v in r.violations]
+
+
+def test_move_precharge_fails_after_one_attempt():
+    """3.16's mem_cgroup_do_precharge charges page by page with oom = false: the first
+    CHARGE_NOMEM gives up (mm/memcontrol.c, __mem_cgroup_try_charge: `if (!oom ...) goto
+    nomem`), so a failed one-page precharge adds 1 to failcnt, not 6."""
+    e = legacy("A", "B")
+    ok(e.set_limits("B", limit=0))
+    ok(e.fault("P", "A"))
+    r = e.move("P", "B")
+    assert isinstance(r.error, ChargeFailed) and r.error.attempts == 1
+    memcg_is(e, "B", failcnt=1)
+
+
+def test_swapout_of_a_page_on_the_lru_is_bad_page():
+    """3.16 has no mem_cgroup_swapout to assert: shrink_page_list frees the page without
+    taking it off the LRU, and free_pages_check finds PG_lru (bad_page, origin mm)."""
+    e = legacy("A")
+    ok(e.fault("P", "A"))
+    ok(e.lock("P"))
+    ok(e.add_to_swap("P", "E"))
+    ok(e.try_to_unmap("P"))
+    ok(e.get("P"))
+    fp = e.fingerprint()
+    with pytest.raises(VmBug) as bug:
+        e.swapout("P")
+    assert bug.value.origin == "mm" and bug.value.assertion == "bad_page"
+    assert e.fingerprint() == fp
+
+
+def test_try_charge_is_the_anon_swap_in_charge():
+    e = legacy("A")
+    ok(e.alloc("F", "file"))
+    with pytest.raises(VmBug) as bug:
+        e.try_charge("F", "A")
+    assert bug.value.assertion == "mem_cgroup_try_charge_swapin"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_worked_examples import calls, memcg_is, new_engine, ok, page_is
 
-from memcglang.engine import ChargeFailed
+from memcglang.engine import ChargeFailed, VmBug
 
 MODELS = ("v1", "3.17")
 
@@ -100,3 +100,31 @@ def test_release_pages_frees_last_released_first(model):
     freed = [args[0] for _pos, kind, name, args in r.events
              if kind == "call" and name == "free_page"]
     assert freed == ["r", "q", "p"]
+
+
+def test_a_reservation_ending_rechecks_its_page():
+    """I4 lets a mapped page be uncharged while a try_charge for it is pending; when the
+    reservation ends without a charge (legacy's NULL commit of a page reuse took out of the
+    swap cache), the page is checked at that statement, not at some later one."""
+    e = new_engine("3.17", "A")
+    ok(e.alloc("P", "anon"))
+    ok(e.try_charge("P", "A"))
+    ok(e.map("P"))
+    r = e.cancel("P")  # the pte stays: a mapped page without a charge
+    assert any(v.inv == "I4" for v in r.violations), [str(v) for v in r.violations]
+
+
+@pytest.mark.parametrize("model", (*MODELS, "legacy"))
+def test_split_of_an_unmapped_huge_page_is_refused(model):
+    """split_huge_page needs the anon_vma of a mapped page (page_get_anon_vma); legacy has
+    already uncharged an unmapped THP, and mem_cgroup_split_huge_fixup would subtract its
+    RSS_HUGE a second time."""
+    e = new_engine(model, "A")
+    ok(e.fault("H", "A", huge=True))
+    ok(e.isolate("H"))
+    ok(e.zap_begin())
+    ok(e.unmap("H"))
+    ok(e.zap_end())
+    with pytest.raises(VmBug) as bug:
+        e.split("H")
+    assert bug.value.origin == "mm" and "anon_vma" in bug.value.report

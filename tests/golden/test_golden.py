@@ -161,11 +161,25 @@ def test_a_stale_golden_file_fails_and_update_removes_it(tiny):
     status, out, _ = run_test("tiny.mcg")
     assert status == 1
     assert "FAILED tiny.mcg::tiny.v1.out" in out
-    assert "golden file for a model that the `# models:` line of tiny.mcg does not name" in out
+    assert "golden file that tiny.mcg does not keep" in out
     status, out, _ = run_test("--update", "tiny.mcg")
     assert (status, out.splitlines()) == (0, ["removed tiny.v1.out",
                                               "2 passed, 0 failed (1 removed)"])
     assert not (tiny.parent / "tiny.v1.out").exists()
+
+
+def test_golden_none_keeps_no_trace_and_the_expects_decide(tiny):
+    tiny.write_text(TINY.replace("# models: v1 3.17\n", "# models: v1 3.17\n# golden: none\n"))
+    status, out, _ = run_test("tiny.mcg")
+    assert (status, out) == (0, "2 passed, 0 failed\n")
+    assert sorted(os.listdir(tiny.parent)) == ["tiny.mcg"]
+    assert run_test("--update", "tiny.mcg")[1] == "2 passed, 0 failed (no golden file changed)\n"
+    tiny.write_text(tiny.read_text().replace("expect A usage 0 rss 0", "expect A usage 3 rss 0"))
+    status, out, _ = run_test("tiny.mcg")
+    assert status == 1 and "expect A usage: expected 3, actual 0" in out
+    (tiny.parent / "tiny.v1.out").write_text("left over\n")
+    status, out, _ = run_test("tiny.mcg")
+    assert "FAILED tiny.mcg::tiny.v1.out" in out
 
 
 def test_usage_errors_exit_2(tmp_path, monkeypatch):

@@ -42,6 +42,8 @@ class MemcgModel:
     thp_attempts = 1
     #: mem_cgroup_do_precharge tries one bulk charge whatever the count (3.17; v1 only > 1)
     precharge_bulk_always = True
+    #: failed attempts of each page-by-page precharge (legacy charges them with oom = false)
+    precharge_page_attempts = base_attempts
     #: where migrate_pages calls the charge transfer: "before_remap" (3.17), "after_remap" (v1)
     migrate_point = "before_remap"
     #: per-task mem_cgroup_uncharge_start/end windows exist (v1, legacy)
@@ -355,7 +357,7 @@ class MemcgModel:
         done = 0
         try:
             for _ in range(count):
-                self.charge_counters(to, 1, False)
+                self.charge_counters(to, 1, False, attempts=self.precharge_page_attempts)
                 done += 1
         except ChargeFailed as e:
             if done:

@@ -32,7 +32,8 @@ ANON, CACHE, SWAPOUT, DROP = "ANON", "CACHE", "SWAPOUT", "DROP"  # enum charge_t
 class Legacy(Windows, MemcgModel):
     name = "legacy"
     root_charged = False
-    thp_attempts = 1  # GFP_TRANSHUGE has __GFP_NORETRY
+    thp_attempts = 1  # mem_cgroup_charge_anon charges a THP with oom = false: no retry
+    precharge_page_attempts = 1  # mem_cgroup_do_precharge's one-by-one charge: oom = false
     migrate_point = "prepare_end"  # mem_cgroup_prepare_migration / mem_cgroup_end_migration
     precharge_bulk_always = False  # 3.16's mem_cgroup_do_precharge: bulk only for count > 1
     check_lru_uncharged = False  # legacy uncharges pages that live on, on the LRU
@@ -91,6 +92,10 @@ class Legacy(Windows, MemcgModel):
         """mem_cgroup_try_charge_swapin: not in swap cache -> a plain charge of the task's
         memcg; in swap cache and USED -> memcg NULL (bail early); else the recorded memcg."""
         mm = self.mm
+        if not page.anon:
+            raise mm.mm_bug("mem_cgroup_try_charge_swapin", page,
+                            "3.16's try/commit/cancel are the swap-in charge of an anon page; "
+                            "a file page is charged with `charge` (mem_cgroup_charge_file)")
         mm.call("mem_cgroup_try_charge_swapin", page.name)
         if page.flags & PG_swapcache:
             if page.pc_flags & PCG_USED:
