@@ -17,7 +17,7 @@ def run(*args, cwd=None, seed=None):
     return subprocess.run([*MCG, *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
-@pytest.mark.parametrize("model", ["v1", "3.17"])
+@pytest.mark.parametrize("model", ["v1", "3.17", "legacy"])
 def test_the_tour_passes_and_is_byte_for_byte_reproducible(model):
     """Two processes with different hash seeds: nothing may depend on set or hash order."""
     first, second = run("--model", model, seed=1), run("run", "--model", model, seed=2)
