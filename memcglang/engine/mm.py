@@ -506,7 +506,10 @@ class Engine:
 
     def _swapcache_free(self, entry: SwapEntry, page: Page) -> None:
         """swapcache_free (mm/swapfile.c): swap_entry_free(SWAP_HAS_CACHE), then the model."""
-        self.call("swapcache_free", entry.name)
+        if self.model.swapcache_free_takes_page:  # 3.16's swapcache_free(entry, page)
+            self.call("swapcache_free", entry.name, page.name)
+        else:
+            self.call("swapcache_free", entry.name)
         self._swap_entry_settle(entry)
         self.model.swapcache_free(entry, page)
 

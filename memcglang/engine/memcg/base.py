@@ -50,6 +50,10 @@ class MemcgModel:
     has_windows = False
     #: after a successful migration the old anon page keeps its anon_vma mapping (v1)
     old_page_keeps_anon_mapping = False
+    #: mem_cgroup_move_account moves from's statistics before pc->mem_cgroup (3.16, v1)
+    move_stats_from_first = False
+    #: swapcache_free(entry, page): the page argument the rewrite dropped (legacy)
+    swapcache_free_takes_page = False
     #: an uncharged page on the LRU must be a readahead or replaced page (I4; not legacy)
     check_lru_uncharged = True
 
@@ -380,9 +384,14 @@ class MemcgModel:
             raise KernelError("EINVAL", f"{page.name} is not charged to {frm.name}")
         nr = page.nr
         self.mm.call("mem_cgroup_move_account", page.name, frm.name, to.name)
-        self.j.w(page, "pc_memcg", to)
-        self.charge_statistics(to, page, nr)
-        self.charge_statistics(frm, page, -nr)
+        if self.move_stats_from_first:  # 3.16 (and v1): from's statistics, pc, to's
+            self.charge_statistics(frm, page, -nr)
+            self.j.w(page, "pc_memcg", to)
+            self.charge_statistics(to, page, nr)
+        else:  # 3.17.4: pc, to's statistics, from's
+            self.j.w(page, "pc_memcg", to)
+            self.charge_statistics(to, page, nr)
+            self.charge_statistics(frm, page, -nr)
 
     def move_charge_page(self, page: Page, to: MemCgroup) -> None:
         """mem_cgroup_can_attach + mem_cgroup_move_charge + mem_cgroup_clear_mc for one page."""

@@ -35,8 +35,10 @@ class Legacy(Windows, MemcgModel):
     thp_attempts = 1  # mem_cgroup_charge_anon charges a THP with oom = false: no retry
     precharge_page_attempts = 1  # mem_cgroup_do_precharge's one-by-one charge: oom = false
     migrate_point = "prepare_end"  # mem_cgroup_prepare_migration / mem_cgroup_end_migration
+    move_stats_from_first = True
     precharge_bulk_always = False  # 3.16's mem_cgroup_do_precharge: bulk only for count > 1
     check_lru_uncharged = False  # legacy uncharges pages that live on, on the LRU
+    swapcache_free_takes_page = True
 
     def commit_flags(self) -> int:
         return PCG_USED
@@ -179,6 +181,9 @@ class Legacy(Windows, MemcgModel):
         """mem_cgroup_uncharge_swapcache(page, entry, swapout): swapout = the entry still has
         pte references; then SWAPOUT (memsw stays, recorded for the entry) else DROP."""
         swapout = entry.count != 0
+        if not page.pc_flags & PCG_USED:
+            self.mm.note(f"mem_cgroup_uncharge_swapcache({page.name}): not charged, returns")
+            return
         memcg = self.uncharge_common(page, SWAPOUT if swapout else DROP,
                                      "mem_cgroup_uncharge_swapcache")
         if self.mm.swap_account and swapout and memcg is not None:
@@ -255,8 +260,12 @@ class Legacy(Windows, MemcgModel):
         self.j.w(memcg, "css", memcg.css - 1)  # css_put
         self.lock_page_cgroup()
         self.j.w(old, "pc_flags", old.pc_flags & ~PCG_MIGRATION)
-        if anon and not used.mapcount and not used.flags & PG_swapcache:
-            self.uncharge_common(used, ANON, "mem_cgroup_uncharge_page")
+        if anon:  # a used page that ended up unmapped (its task exited) is uncharged now
+            if used.mapcount or used.flags & PG_swapcache:
+                mm.note(f"mem_cgroup_uncharge_page({used.name}): mapped or in the swap cache, "
+                        "returns")
+            else:
+                self.uncharge_common(used, ANON, "mem_cgroup_uncharge_page")
 
     def migrate(self, old: Page, new: Page, lrucare: bool) -> None:
         """There is no mem_cgroup_migrate in 3.16."""

@@ -20,6 +20,7 @@ class V1(Windows, MemcgModel):
     thp_attempts = MemcgModel.base_attempts  # THP charges use GFP_KERNEL with oom = false
     migrate_point = "after_remap"
     old_page_keeps_anon_mapping = True
+    move_stats_from_first = True
     precharge_bulk_always = False  # the 3.16 mem_cgroup_do_precharge (simplified 16 Jun 2014)
 
     def commit_flags(self) -> int:
