@@ -4,7 +4,7 @@
     memcglang check FILE...
     memcglang test [PATH...] [--update]
     memcglang repl [FILE] [--model M]
-    memcglang diff FILE --models A,B [--plain|--json]
+    memcglang diff [FILE] --models A,B [--plain|--json]
 
 With no FILE, `run` runs the built-in tour (memcglang/tour.mcg). Exit codes (LANGUAGE §6):
 0 good, 1 a scenario failed, 2 usage, syntax or name error. No Python traceback reaches a
@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                 "by statement, where the kernels differ; identical statements are folded. "
                 "Exit 0 when both ran: the differences are the output.",
             )
-            parser.add_argument("file", metavar="FILE")
+            parser.add_argument("file", nargs="?", default=TOUR, metavar="FILE",
+                                help="a .mcg scenario (default: the built-in tour)")
             parser.add_argument("--models", required=True, metavar="A,B",
                                 help="the two models, e.g. v1,3.17 (A is the first)")
             _output_options(parser)

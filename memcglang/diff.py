@@ -395,20 +395,24 @@ class Comparison:
             shown_a, shown_b = [Line(f"outcome {sa.outcome}")], [Line(f"outcome {sb.outcome}")]
         # the statement as written: an `only` skip shows the whole `only …:` line
         text = a.text if a.col <= b.col else b.text
-        return self._statement(a, text, sa, sb, "", same, shown_a, shown_b, _touched(a, b))
+        return self._statement(text, sa, sb, "", same, shown_a, shown_b, a, b)
 
     def _one(self, a: Record | None, b: Record | None, why: str) -> Statement:
         rec = a if a is not None else b
         side = (self.a if a is not None else self.b).side(rec)
         shown = [Line(x) for x in side.lines] or [_empty(side)]
         sa, sb = (side, None) if a is not None else (None, side)
-        return self._statement(rec, rec.text, sa, sb, why, False,
+        return self._statement(rec.text, sa, sb, why, False,
                                shown if a is not None else [], shown if b is not None else [],
-                               _touched(rec))
+                               rec)
 
-    def _statement(self, rec: Record, text: str, sa: Side | None, sb: Side | None, why: str,
-                   same: bool, shown_a, shown_b, touched) -> Statement:
-        state, again, set_changed = self.state.update(touched)
+    def _statement(self, text: str, sa: Side | None, sb: Side | None, why: str, same: bool,
+                   shown_a, shown_b, *records: Record) -> Statement:
+        state: tuple = ()
+        again: tuple = ()
+        set_changed = False
+        if any(r.changes for rec in records for r in rec.results):  # else nothing can differ
+            state, again, set_changed = self.state.update(_touched(*records))
         tags = []
         pa, pb = (set(s.problems) if s is not None else set() for s in (sa, sb))
         for kind in (*(sa.problems if sa else ()), *(sb.problems if sb else ())):
@@ -416,6 +420,7 @@ class Comparison:
                 tag = f"{kind} under {self.models[0] if kind in pa else self.models[1]} only"
                 if tag not in tags:
                     tags.append(tag)
+        rec = records[0]
         loc = rec.pos[len(rec.program.filename) + 1:]
         return Statement(rec.pos, loc, rec.line, text, sa, sb, why, same, not same or set_changed,
                          state, again, tuple(shown_a), tuple(shown_b), tuple(tags))
@@ -442,18 +447,21 @@ def _cell(view: dict | None, field: str) -> str:
 
 
 def fold(statements: Iterable[Statement]) -> Iterator[Statement | Folded]:
-    """The statements, each run of consecutive ones that do not differ as one Folded."""
-    run: list[Statement] = []
+    """The statements, each run of consecutive ones that do not differ as one Folded (only
+    its ends are kept: a repeat of a million identical statements stays small)."""
+    first: Statement | None = None
+    last: Statement | None = None
+    count = 0
     for s in statements:
         if not s.differs:
-            run.append(s)
+            first, last, count = first or s, s, count + 1
             continue
-        if run:
-            yield Folded(run[0], run[-1], len(run))
-            run = []
+        if first is not None:
+            yield Folded(first, last, count)
+            first, count = None, 0
         yield s
-    if run:
-        yield Folded(run[0], run[-1], len(run))
+    if first is not None:
+        yield Folded(first, last, count)
 
 
 # -- plain and JSON -----------------------------------------------------------------------

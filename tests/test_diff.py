@@ -232,7 +232,8 @@ def test_json_parses_and_has_the_same_statements_as_plain():
         assert list(json.loads(line)) == sorted(json.loads(line))
 
 
-def test_the_terminal_view_puts_the_models_side_by_side():
+def test_the_terminal_view_puts_the_models_side_by_side(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")  # rich's width: two columns of 49
     out, err = io.StringIO(), io.StringIO()
     old = os.getcwd()
     os.chdir(ROOT)
@@ -275,6 +276,13 @@ def test_a_model_that_is_available_just_works():
     status, out, _ = diff("scenarios/e4_migrate.mcg", "--models", "legacy,3.17")
     assert status == 0
     assert out.startswith("# memcglang diff 1: scenarios/e4_migrate.mcg, models legacy and 3.17")
+
+
+def test_with_no_file_it_diffs_the_tour_as_run_runs_it():
+    status, out, _ = diff("--models", "v1,3.17")
+    assert status == 0
+    assert out.startswith("# memcglang diff 1: tour.mcg, models v1 and 3.17\n")
+    assert "  bug under v1 only" in out  # the tour's E5: v1 asserts, 3.17 leaks
 
 
 def test_a_syntax_error_is_exit_2_with_the_diagnostic(tmp_path):
