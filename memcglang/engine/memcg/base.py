@@ -127,18 +127,21 @@ class MemcgModel:
             mm.note("page already charged in swap cache: nothing to reserve (memcg NULL)")
             return None
         if mm.swap_account and swapcache:
-            if not page.flags & PG_locked:
-                raise self.bug(
-                    "try_get_mem_cgroup_from_page: VM_BUG_ON_PAGE(!PageLocked(page))",
-                    page,
-                    "a swap-cache page must be locked to look up its swap record",
-                )
-            record = page.entry.record if page.entry is not None else None
-            if record is not None:
-                memcg = record
+            memcg = self.memcg_from_swap_record(page) or memcg
         mm.call("try_charge", memcg.name, page.nr)
         self.charge_counters(memcg, page.nr, page.huge)
         return memcg
+
+    def memcg_from_swap_record(self, page: Page) -> MemCgroup | None:
+        """try_get_mem_cgroup_from_page for an uncharged swap-cache page: the memcg its swap
+        entry records (the page lock keeps it from changing)."""
+        if not page.flags & PG_locked:
+            raise self.bug(
+                "try_get_mem_cgroup_from_page: VM_BUG_ON_PAGE(!PageLocked(page))",
+                page,
+                "a swap-cache page must be locked to look up its swap record",
+            )
+        return page.entry.record if page.entry is not None else None
 
     def charge_counters(self, memcg: MemCgroup, nr: int, thp: bool, attempts: int | None = None):
         """try_charge (static, mm/memcontrol.c) in stock-free mode with nothing reclaimable.

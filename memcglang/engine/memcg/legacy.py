@@ -21,7 +21,6 @@ from memcglang.engine.state import (
     PCG_USED,
     MemCgroup,
     Page,
-    PG_locked,
     PG_swapcache,
     SwapEntry,
 )
@@ -104,14 +103,9 @@ class Legacy(Windows, MemcgModel):
                 mm.note("page already charged in swap cache: nothing to charge (memcg NULL)")
                 return None
             if mm.swap_account:
-                if not page.flags & PG_locked:
-                    raise self.bug(
-                        "try_get_mem_cgroup_from_page: VM_BUG_ON_PAGE(!PageLocked(page))",
-                        page, "a swap-cache page must be locked to look up its swap record")
-                self.lock_page_cgroup()
-                record = page.entry.record if page.entry is not None else None
-                if record is not None:
-                    memcg = record
+                record = self.memcg_from_swap_record(page)
+                self.lock_page_cgroup()  # 3.16's lookup takes the page_cgroup lock
+                memcg = record or memcg
         mm.call("mem_cgroup_try_charge", memcg.name, page.nr)
         self.charge_counters(memcg, page.nr, page.huge)
         return memcg
