@@ -48,6 +48,19 @@ from memcglang.engine.state import (
 KINDS = ("anon", "file", "shmem")
 MAIN = "main"
 KEEP = object()  # set_limits: a limit not given (None is `max`)
+MMU_GATHER_BUNDLE = 8  # the mmu_gather's first (on-stack) batch (asm-generic/tlb.h)
+MAX_GATHER_BATCH = 510  # pages per further batch on x86-64: (PAGE_SIZE - 16) / 8
+PAGEVEC_SIZE = 14
+
+
+def mmu_gather_chunks(pages: list) -> list[list]:
+    """The release_pages calls of a munmap's gathered pages: the mmu_gather's batches (8,
+    then 510 each), each freed by free_pages_and_swap_cache in chunks of PAGEVEC_SIZE."""
+    batches, rest = [pages[:MMU_GATHER_BUNDLE]], pages[MMU_GATHER_BUNDLE:]
+    while rest:
+        batches.append(rest[:MAX_GATHER_BATCH])
+        rest = rest[MAX_GATHER_BATCH:]
+    return [b[i:i + PAGEVEC_SIZE] for b in batches if b for i in range(0, len(b), PAGEVEC_SIZE)]
 
 
 @attrs.define
@@ -850,22 +863,20 @@ class Engine:
 
     @step
     def zap_end(self):
-        """The window closes, then tlb_finish_mmu -> free_pages_and_swap_cache: unmapped
-        swap-cache pages without swap references leave the swap cache, and release_pages drops
-        the deferred pte references in the order the unmaps ran."""
+        """The window closes, then tlb_finish_mmu -> tlb_flush_mmu_free: for each gather batch,
+        free_pages_and_swap_cache in PAGEVEC_SIZE chunks: unmapped swap-cache pages without swap
+        references leave the swap cache, and release_pages drops the chunk's deferred pte
+        references in the order the unmaps ran (3.17.4; one release_pages per batch came in
+        3.18, "mm: memcontrol: do not kill uncharge batching in free_pages_and_swap_cache")."""
         zap = self.zaps.get(self.thread)
         if zap is None:
             raise ScenarioError("no zap block is open")
         self.model.uncharge_end(self.thread)
         self.j.put(self.zaps, self.thread, MISSING)
-        seen = set()
-        for page in zap.pages:
-            if page in seen:
-                continue
-            seen.add(page)
-            self._free_swap_cache(page)
-        if zap.pages:
-            self._release_pages(list(zap.pages))
+        for chunk in mmu_gather_chunks(list(zap.pages)):
+            for page in dict.fromkeys(chunk):
+                self._free_swap_cache(page)
+            self._release_pages(chunk)
 
     def _free_swap_cache(self, page: Page) -> None:
         """free_swap_cache (mm/swap_state.c): trylock, try_to_free_swap, unlock."""

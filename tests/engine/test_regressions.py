@@ -128,3 +128,21 @@ def test_split_of_an_unmapped_huge_page_is_refused(model):
     with pytest.raises(VmBug) as bug:
         e.split("H")
     assert bug.value.origin == "mm" and "anon_vma" in bug.value.report
+
+
+def test_munmap_releases_in_mmu_gather_batches_and_pagevec_chunks():
+    """tlb_flush_mmu_free: the gather's batches (8 on the stack, then 510 each), each freed by
+    3.17.4's free_pages_and_swap_cache in PAGEVEC_SIZE (14) chunks: 20 pages are released
+    as 8 + 12, so 3.17 runs two uncharge_batch."""
+    e = new_engine("3.17", "A")
+    for i in range(20):
+        ok(e.fault(f"P{i}", "A"))
+    ok(e.zap_begin())
+    for i in range(20):
+        ok(e.unmap(f"P{i}"))
+    r = ok(e.zap_end())
+    releases = [args for _pos, kind, name, args in r.events
+                if kind == "call" and name == "release_pages"]
+    assert [len(a) for a in releases] == [8, 12]
+    assert calls(r).count("uncharge_batch") == 2
+    assert e.cost_view()["batches"] == 2
