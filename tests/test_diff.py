@@ -118,8 +118,9 @@ def test_e4_migrate_shows_v1s_statistics_churn():
     assert "  A| mem_cgroup_uncharge(O)" in migrate
     assert "  A|   A.pgpgin: 1 -> 2" in migrate
     assert not any(line.startswith("  B|") and "pgpgin" in line for line in migrate)
-    # where each kernel calls mem_cgroup_migrate: 3.17 before the ptes are restored
-    assert "  B  page_remove_rmap(O)" in migrate and "  A  page_add_anon_rmap(N)" in migrate
+    # where each kernel calls mem_cgroup_migrate: 3.17 in move_to_new_page before the ptes
+    # are restored, v1 after page_add_anon_rmap(N) restored them
+    assert "  B  move_to_new_page(N, O)" in migrate and "  A  page_add_anon_rmap(N)" in migrate
     summary = out[out.index("\nsummary"):].splitlines()
     assert re.fullmatch(r"! A\.pgpgin +2 +1", next(x for x in summary if "A.pgpgin" in x))
     assert re.fullmatch(r"  A\.usage +1 +1", next(x for x in summary if "A.usage" in x))

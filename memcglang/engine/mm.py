@@ -1107,7 +1107,8 @@ class Engine:
             self.call("try_to_unmap", old_name, "TTU_MIGRATION")
             self._unmap_ptes(old)
         w = self.j.w
-        w(new, "flags", new.flags | PG_locked)  # trylock_page(newpage) in move_to_new_page
+        self.call("move_to_new_page", new_name, old_name)
+        w(new, "flags", new.flags | PG_locked)  # trylock_page(newpage)
         w(new, "locker", self.thread)
         w(new, "mapping", old.mapping)
         expected = 1 + (1 if old.in_cache or old.flags & PG_swapcache else 0)

@@ -442,6 +442,9 @@ class MemcgModel:
 
     def clear_mc(self, frm, to: MemCgroup, precharge: int, moved_charge: int, moved_swap: int):
         """__mem_cgroup_clear_mc (mm/memcontrol.c): settle precharge and moved charges."""
+        if precharge or moved_charge or moved_swap:
+            self.mm.call("__mem_cgroup_clear_mc", frm.name if frm is not None else "none",
+                         to.name)
         if precharge:
             self.cancel_counters(to, precharge)
         if moved_charge:
