@@ -69,7 +69,9 @@ def test_statements_completion_blocks_and_validation(repl):
     assert error.cursor_position == len("fault Q in ") and "unknown memcg B" in error.message
     assert len(session.lines) == 5
     send("\x01\x0bexpect A usage 0\r")  # Ctrl-A, Ctrl-K: clear the line, type another
-    wait_for(lambda: len(session.lines) == 6, "the expect")
+    # the screen prints after the session ran it: wait for the output, not the session
+    wait_for(lambda: "<repl>:6: expect A usage 0" in out.getvalue(), "the expect's trace")
+    assert len(session.lines) == 6
     text = out.getvalue()
     assert "<repl>:2: fault P in A" in text and "<repl>:3: zap {" in text
     assert "page  flags" in text  # the compact view of the touched page
