@@ -139,7 +139,11 @@ class Interpreter:
                 yield rec
                 return
             if kind is ast.Only:
-                yield from self.stmt(stmt.stmt, env)
+                inner = stmt.stmt
+                for rec in self.stmt(inner, env):
+                    if rec.line == inner.line and rec.col == inner.col:
+                        rec.col = stmt.col  # shown as written: `only v1: expect …`
+                    yield rec
             else:
                 for inner in stmt.body:
                     yield from self.stmt(inner, env)
