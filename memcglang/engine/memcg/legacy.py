@@ -223,17 +223,24 @@ class Legacy(Windows, MemcgModel):
         """Nothing: there is no mem_cgroup_swapout; swapcache_free does the swap-out."""
 
     # -- migration and replacement ----------------------------------------------------------
+    def old_page_memcg(self, function: str, old: Page, new: Page, otherwise: str):
+        """The start of prepare_migration and replace_page_cache: under lock_page_cgroup, the
+        old page's memcg if it is charged (else a note and None)."""
+        self.mm.call(function, old.name, new.name)
+        self.lock_page_cgroup()
+        if not old.pc_flags & PCG_USED:
+            self.mm.note(f"{old.name} is not charged: {otherwise}")
+            return None
+        return old.pc_memcg
+
     def prepare_migration(self, old: Page, new: Page) -> None:
         """mem_cgroup_prepare_migration: PCG_MIGRATION on an anon old page keeps the unmap
         from uncharging it; the new page is committed to the same memcg without a counter
         charge (statistics +nr, PGPGIN +1)."""
-        mm = self.mm
-        mm.call("mem_cgroup_prepare_migration", old.name, new.name)
-        self.lock_page_cgroup()
-        if not old.pc_flags & PCG_USED:
-            mm.note(f"{old.name} is not charged: nothing to prepare")
+        memcg = self.old_page_memcg("mem_cgroup_prepare_migration", old, new,
+                                    "nothing to prepare")
+        if memcg is None:
             return
-        memcg = old.pc_memcg
         self.j.w(memcg, "css", memcg.css + 1)  # css_get, held until end_migration
         if old.anon:
             self.j.w(old, "pc_flags", old.pc_flags | PCG_MIGRATION)
@@ -267,13 +274,10 @@ class Legacy(Windows, MemcgModel):
     def replace_page_cache(self, old: Page, new: Page) -> None:
         """mem_cgroup_replace_page_cache: old loses USED (CACHE -1), new is committed to the
         same memcg with lrucare and no counter charge."""
-        mm = self.mm
-        mm.call("mem_cgroup_replace_page_cache", old.name, new.name)
-        self.lock_page_cgroup()
-        if not old.pc_flags & PCG_USED:
-            mm.note(f"{old.name} is not charged: {new.name} stays uncharged")
+        memcg = self.old_page_memcg("mem_cgroup_replace_page_cache", old, new,
+                                    f"{new.name} stays uncharged")
+        if memcg is None:
             return
-        memcg = old.pc_memcg
         self.charge_statistics(memcg, old, -1)
         self.j.w(old, "pc_flags", old.pc_flags & ~PCG_USED)
         self.commit(new, memcg, CACHE, lrucare=True)
