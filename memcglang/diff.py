@@ -104,7 +104,7 @@ class _Run:
         self.model = model
         self.interp = Interpreter(program, resolution, model)
         self.records = self.interp.run()
-        self.events = self.passed = self.failed = 0
+        self.tally = plain.Tally()
         self.last: Record | None = None  # the last record: where a stopped run stopped
 
     @property
@@ -114,18 +114,14 @@ class _Run:
     def next(self) -> Record | None:
         rec = next(self.records, None)
         if rec is not None:
-            self.events += sum(len(r.events) for r in rec.results)
-            self.passed += rec.expects_passed
-            self.failed += rec.expects_failed
+            self.tally.add(rec)
             self.last = rec
         return rec
 
     def side(self, rec: Record) -> Side:
         """The record as the trace prints it (first two spaces of indentation dropped); read
         before this interpreter advances, so `show` sees the state after the statement."""
-        lines = plain.record_lines(rec)[1:]
-        if rec.outcome == "show":
-            lines += ["  " + line for line in plain.state_lines(self.engine, rec.show)]
+        lines = plain.record_output(rec, self.engine)[1:]
         return Side(rec.outcome, rec.text, tuple(line[2:] for line in lines), _problems(rec))
 
     def stopped(self) -> str:
@@ -136,8 +132,7 @@ class _Run:
         return f"not run: the run under {self.model} ended"
 
     def verdict(self) -> str:
-        line = plain.verdict(self.interp.statements, self.events, self.passed, self.failed)
-        return line + (" -- FAILED" if self.interp.failed else "")
+        return self.tally.verdict(self.interp.statements, self.interp.failed)
 
 
 def _problems(rec: Record) -> tuple[str, ...]:

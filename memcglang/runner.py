@@ -66,27 +66,20 @@ def trace(program, resolution, model: str, mode: str, quiet: bool, emit) -> bool
         emit(plain.json_header(program.filename, model, resolution.swapaccount))
     elif not quiet:
         emit(plain.header(program.filename, model, resolution.swapaccount))
-    events = passed = failed = 0
+    tally = plain.Tally()
     for rec in interp.run():
-        events += sum(len(r.events) for r in rec.results)
-        passed += rec.expects_passed
-        failed += rec.expects_failed
+        tally.add(rec)
         if mode == "json":
             if not quiet or rec.failed:
                 emit(plain.record_json(rec))
             continue
-        for line in plain.record_lines(rec, quiet):
+        for line in plain.record_output(rec, interp.engine, quiet):
             emit(line)
-        if rec.outcome == "show" and not quiet:
-            for line in plain.state_lines(interp.engine, rec.show):
-                emit("  " + line)
-    verdict = plain.verdict(interp.statements, events, passed, failed)
     if mode == "json":
-        emit(plain.json_verdict(verdict, interp.failed))
+        emit(plain.json_verdict(tally.verdict(interp.statements), interp.failed))
     else:
         if not quiet:
-            emit("state:")
-            for line in plain.state_lines(interp.engine):
-                emit("  " + line)
-        emit(verdict + (" -- FAILED" if interp.failed else ""))
+            for line in plain.state_block(interp.engine):
+                emit(line)
+        emit(tally.verdict(interp.statements, interp.failed))
     return interp.failed

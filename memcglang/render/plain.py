@@ -216,6 +216,37 @@ def verdict(statements: int, events: int, passed: int, failed: int) -> str:
             f"{failed} failed")
 
 
+class Tally:
+    """The verdict line's totals, record by record (run, the REPL's piped input, diff)."""
+
+    def __init__(self):
+        self.events = self.passed = self.failed = 0
+
+    def add(self, rec) -> None:
+        self.events += sum(len(r.events) for r in rec.results)
+        self.passed += rec.expects_passed
+        self.failed += rec.expects_failed
+
+    def verdict(self, statements: int, run_failed: bool | None = None) -> str:
+        """The verdict line; with `run_failed`, marked ` -- FAILED` when the run failed."""
+        line = verdict(statements, self.events, self.passed, self.failed)
+        return line + (" -- FAILED" if run_failed else "")
+
+
+def state_block(engine) -> list[str]:
+    """The `state:` block that ends a plain trace (an engine that never ran shows none)."""
+    return ["state:", *("  " + line for line in (state_lines(engine) if engine else ()))]
+
+
+def record_output(rec, engine, quiet: bool = False) -> list[str]:
+    """A record's lines as `run` prints them: the statement, its trace and messages, and
+    for `show` the state lines of its target."""
+    lines = record_lines(rec, quiet)
+    if rec.outcome == "show" and not quiet:
+        lines += ["  " + line for line in state_lines(engine, rec.show)]
+    return lines
+
+
 def json_verdict(verdict_line: str, failed: bool) -> str:
     return json.dumps({"verdict": verdict_line, "failed": failed}, sort_keys=True)
 

@@ -111,11 +111,8 @@ class Screen:
         for line in update.lines:
             self.painter.line(line)
         for rec in update.records:
-            for line in plain.record_lines(rec):
+            for line in plain.record_output(rec, engine):
                 self.painter.line(line)
-            if rec.outcome == "show" and engine is not None:
-                for line in plain.state_lines(engine, rec.show):
-                    self.painter.line("  " + line)
         changed = any(r.changes for rec in update.records for r in rec.results)
         if changed and engine is not None and update.kind == "ran":
             for renderable in compact_state(engine, update.memcgs_before, update.touched):

@@ -508,7 +508,7 @@ def feed(session: Session, lines, emit) -> int:
     header_done = False
     refused = False
     chunk: list[str] = []
-    events = passed = failed = 0
+    tally = plain.Tally()
 
     def header():
         nonlocal header_done
@@ -536,14 +536,9 @@ def feed(session: Session, lines, emit) -> int:
         for line in update.lines:
             emit(line)
         for rec in update.records:
-            events += sum(len(r.events) for r in rec.results)
-            passed += rec.expects_passed
-            failed += rec.expects_failed
-            for line in plain.record_lines(rec):
+            tally.add(rec)
+            for line in plain.record_output(rec, session.engine):
                 emit(line)
-            if rec.outcome == "show":
-                for line in plain.state_lines(session.engine, rec.show):
-                    emit("  " + line)
     if chunk:
         refused = True
         emit(f"{session.filename}:{len(session.lines) + 1}: error: the input ended inside a "
@@ -553,11 +548,8 @@ def feed(session: Session, lines, emit) -> int:
     for rec in end:
         for line in plain.record_lines(rec):
             emit(line)
-    emit("state:")
-    if session.engine is not None:
-        for line in plain.state_lines(session.engine):
-            emit("  " + line)
-    verdict = plain.verdict(session.statements(), events, passed, failed)
-    emit(verdict + (" -- FAILED" if session.failed else ""))
+    for line in plain.state_block(session.engine):
+        emit(line)
+    emit(tally.verdict(session.statements(), session.failed))
     return 2 if refused else (1 if session.failed else 0)
 
