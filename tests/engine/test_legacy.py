@@ -65,11 +65,17 @@ def test_e3_swap_out_and_in():
     assert e.entry_view("E")["memcg"] == "none"
 
 
-def test_e4_migration_rows_b_f_and_final():
+def e4_start():
+    """E4's start: O charged to A and isolated, N freshly allocated."""
     e = legacy("A")
     ok(e.fault("O", "A"))
     ok(e.isolate("O"))
     ok(e.alloc("N", "anon"))
+    return e
+
+
+def test_e4_migration_rows_b_f_and_final():
+    e = e4_start()
     r = ok(e.migrate("O", "N"))
     names = calls(r)
     assert names.index("mem_cgroup_prepare_migration") < names.index("try_to_unmap")
@@ -81,10 +87,7 @@ def test_e4_migration_rows_b_f_and_final():
 
 
 def test_e4_migration_failure_keeps_the_old_charge():
-    e = legacy("A")
-    ok(e.fault("O", "A"))
-    ok(e.isolate("O"))
-    ok(e.alloc("N", "anon"))
+    e = e4_start()
     r = e.migrate("O", "N", fail=True)
     assert r.outcome == "failed" and r.violations == []
     page_is(e, "O", flags="USED", memcg="A", mapcount=1)
