@@ -68,13 +68,19 @@ def golden_path(scenario: Path, model: str | None) -> Path:
     return scenario.with_name(f"{scenario.stem}.{model}.out")
 
 
-def models_of(text: str) -> tuple[list[str], str | None]:
-    """The models of a scenario's leading `# models:` comment, and a problem if it has none or
-    names a model that does not exist."""
+def leading_comment(text: str):
+    """The stripped lines of a scenario's leading comment (blank lines included)."""
     for line in text.splitlines():
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
-            break
+            return
+        yield stripped
+
+
+def models_of(text: str) -> tuple[list[str], str | None]:
+    """The models of a scenario's leading `# models:` comment, and a problem if it has none or
+    names a model that does not exist."""
+    for stripped in leading_comment(text):
         m = MODELS_LINE.match(stripped)
         if m:
             names = [n for n in re.split(r"[\s,]+", m.group(1).strip()) if n]
@@ -92,13 +98,7 @@ def models_of(text: str) -> tuple[list[str], str | None]:
 def golden_kept(text: str) -> bool:
     """False when the leading comment says `# golden: none`: a scenario whose trace is too
     long to read (a 1,000-page munmap) is pinned by its expect lines alone."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            break
-        if NO_GOLDEN.match(stripped):
-            return False
-    return True
+    return not any(NO_GOLDEN.match(line) for line in leading_comment(text))
 
 
 def scenario_cases(scenario: Path) -> tuple[list[Case], list[Stale]]:
