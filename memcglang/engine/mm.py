@@ -904,68 +904,115 @@ class Engine:
         self.model.uncharge_end(self.thread)
 
     # ======================================================================================
-    # kernel paths (LANGUAGE §3.4)
+    # kernel paths (LANGUAGE §3.4, §3.5): each is a sequence of phases
     # ======================================================================================
+    # A composite is written as phases (`PATHS` below): `run` executes them in one step; the
+    # explorer executes one phase per step, so other threads can run between them. A phase
+    # ends where the kernel path can be preempted or waits (a page lock, I/O), never inside a
+    # spinlock's section. Each phase reads and writes its call's context `c` (names and
+    # small values only); it returns None to go on, or the path's outcome to end it early.
+    def _path(self, verb: str, c: dict):
+        for phase in PATHS[verb]:
+            out = phase(self, c)
+            if out is not None:
+                return out
+        return None
+
+    @step
+    def phase(self, verb: str, index: int, c: dict):
+        """Phase `index` of composite `verb` as a step of its own (the explorer's unit of
+        interleaving); sets c["end"] when the composite is over."""
+        phases = PATHS[verb]
+        out = phases[index](self, c)
+        c["end"] = out is not None or index == len(phases) - 1
+        return out
+
     @step
     def fault(self, name: str, memcg: str, huge: bool = False):
         """do_anonymous_page / __do_huge_pmd_anonymous_page: a new anon page, charged, mapped,
         on the LRU."""
-        target = self.memcg(memcg)
-        page = self._alloc(name, "anon", huge)
-        self.call("do_huge_pmd_anonymous_page" if huge else "do_anonymous_page", name)
+        return self._path("fault", path_context("fault", (name, memcg, huge)))
+
+    def _fault_charge(self, c: dict) -> None:
+        """Allocate and charge (no lock held)."""
+        target = self.memcg(c["memcg"])
+        page = self._alloc(c["name"], "anon", c["huge"])
+        self.call("do_huge_pmd_anonymous_page" if c["huge"] else "do_anonymous_page", page.name)
         try:
-            got = self.model.charge_new_page(page, target)
+            c["got"] = self.model.charge_new_page(page, target)
         except ChargeFailed:
             self._put(page)
             raise
+
+    def _fault_map(self, c: dict) -> None:
+        """Under the page table lock: rmap, commit, LRU."""
+        page = self.pages[c["name"]]
         self._map(page, take_ref=False)  # the allocation's reference becomes the pte's
-        self.model.commit_new_page(page, got)
+        self.model.commit_new_page(page, c["got"])
         self._lru_add(page)
 
     @step
     def cache(self, name: str, memcg: str):
         """add_to_page_cache_lru of a new file page: locked, charged, in the cache, on the LRU,
         unlocked; the caller's reference dropped."""
-        target = self.memcg(memcg)
-        page = self._alloc(name, "file")
-        self.call("add_to_page_cache_lru", name)
+        return self._path("cache", path_context("cache", (name, memcg)))
+
+    def _cache_charge(self, c: dict) -> None:
+        target = self.memcg(c["memcg"])
+        page = self._alloc(c["name"], "file")
+        self.call("add_to_page_cache_lru", page.name)
         self.j.w(page, "flags", page.flags | PG_locked)  # __set_page_locked
         self.j.w(page, "locker", self.thread)
         try:
-            got = self.model.charge_new_page(page, target)
+            c["got"] = self.model.charge_new_page(page, target)
         except ChargeFailed:
             self._unlock(page)
             self._put(page)
             raise
-        self.call("add_to_page_cache", name)
+
+    def _cache_insert(self, c: dict) -> None:
+        """Under the mapping's tree_lock: the radix tree slot and the commit; then the LRU."""
+        page = self.pages[c["name"]]
+        self.call("add_to_page_cache", page.name)
         self._get(page)
         self.j.w(page, "mapping", "file")
         self.j.w(page, "in_cache", True)
-        self.model.commit_new_page(page, got)
+        self.model.commit_new_page(page, c["got"])
         self._lru_add(page)
+
+    def _cache_done(self, c: dict) -> None:
+        """The read completes: unlock, and the caller's reference goes."""
+        page = self.pages[c["name"]]
         self._unlock(page)
         self._put(page)
 
     @step
     def cow(self, old_name: str, new_name: str, memcg: str):
         """do_wp_page: a new anon page charged and mapped, one mapping of the old removed."""
-        old = self.page(old_name)
-        target = self.memcg(memcg)
+        return self._path("cow", path_context("cow", (old_name, new_name, memcg)))
+
+    def _cow_charge(self, c: dict) -> None:
+        old = self.page(c["old"])
+        target = self.memcg(c["memcg"])
         if old.mapcount <= 0:
             raise self.mm_bug("do_wp_page", old, "a write fault needs a mapped page")
         if old.huge:
             raise ScenarioError(
                 "cow of a huge page (do_huge_pmd_wp_page) is not modelled: split it first"
             )
-        self.call("do_wp_page", old_name, new_name)
-        new = self._alloc(new_name, "anon")
+        self.call("do_wp_page", old.name, c["new"])
+        new = self._alloc(c["new"], "anon")
         try:
-            got = self.model.charge_new_page(new, target)
+            c["got"] = self.model.charge_new_page(new, target)
         except ChargeFailed:
             self._put(new)
             raise
+
+    def _cow_map(self, c: dict) -> None:
+        """Under the page table lock: the new page replaces the old one's pte."""
+        old, new = self.pages[c["old"]], self.pages[c["new"]]
         self._map(new, take_ref=False)
-        self.model.commit_new_page(new, got)
+        self.model.commit_new_page(new, c["got"])
         self._lru_add(new)
         self._remove_rmap(old)
         self._put(old)  # the old pte's reference
@@ -974,19 +1021,37 @@ class Engine:
     def truncate(self, name: str):
         """truncate_inode_pages_range for one page: lookup reference, lock, unmap, delete from the
         page cache, unlock, pagevec_release (inside an uncharge window under v1)."""
-        page = self.page(name)
+        return self._path("truncate", path_context("truncate", (name,)))
+
+    def _truncate_lookup(self, c: dict) -> None:
+        page = self.page(c["name"])
         if not page.in_cache:
             raise self.mm_bug("truncate_inode_page", page, "not in the page cache")
         self.model.uncharge_start(self.thread)
-        self.call("find_get_page", name)
+        self.call("find_get_page", page.name)
         self._get(page)
-        self._lock(page)
+
+    def _truncate_lock(self, c: dict) -> None:
+        self._lock(self.pages[c["name"]])
+
+    def _truncate_unmap(self, c: dict) -> None:
+        """unmap_mapping_range, when the page is mapped (i_mmap_mutex, the ptes' locks)."""
+        page = self.pages[c["name"]]
         if page.mapcount:
-            self.call("unmap_mapping_range", name)
+            self.call("unmap_mapping_range", page.name)
             self._unmap_ptes(page)
+
+    def _truncate_delete(self, c: dict) -> None:
+        """truncate_complete_page: out of the page cache (tree_lock), its reference dropped."""
+        page = self.pages[c["name"]]
+        if not page.in_cache:  # the kernel rechecks page->mapping after lock_page
+            raise self.mm_bug("truncate_inode_page", page, "not in the page cache any more")
         self._delete_from_page_cache(page)
         self.model.delete_from_page_cache(page)
         self._put(page)
+
+    def _truncate_release(self, c: dict) -> None:
+        page = self.pages[c["name"]]
         self._unlock(page)
         self._release_pages([page])
         self.model.uncharge_end(self.thread)
@@ -994,32 +1059,56 @@ class Engine:
     @step
     def swapin(self, entry_name: str, name: str, memcg: str | None = None, reuse: bool = False):
         """do_swap_page (mm/memory.c)."""
-        entry = self.entry(entry_name)
-        target = self.memcg(memcg) if memcg is not None else self.root
+        return self._path("swapin", path_context("swapin", (entry_name, name, memcg, reuse)))
+
+    def _swapin_lookup(self, c: dict) -> None:
+        """lookup_swap_cache, or swapin_readahead; the page comes back with a reference."""
+        entry = self.entry(c["entry"])
+        name = c["name"]
+        if c["memcg"] is not None:
+            self.memcg(c["memcg"])
         if entry.freed or entry.count <= 0:
-            raise self.mm_bug("do_swap_page", None, f"no pte references swap entry {entry_name}")
+            raise self.mm_bug("do_swap_page", None, f"no pte references swap entry {entry.name}")
         page = entry.page
         if page is not None and page.name != name:
-            raise ScenarioError(f"{entry_name}'s swap-cache page is {page.name}, not {name}")
-        self.call("do_swap_page", entry_name)
-        self.call("lookup_swap_cache", entry_name)
+            raise ScenarioError(f"{entry.name}'s swap-cache page is {page.name}, not {name}")
+        self.call("do_swap_page", entry.name)
+        self.call("lookup_swap_cache", entry.name)
         if page is None:  # swapin_readahead -> read_swap_cache_async, which returns it held
-            self.note(f"{entry_name} is not in the swap cache: swapin_readahead")
+            self.note(f"{entry.name} is not in the swap cache: swapin_readahead")
             page = self._readahead(entry, name)
         self._get(page)
+
+    def _swapin_lock(self, c: dict) -> None:
+        """lock_page; the kernel then rechecks that the page is still E's swap-cache page."""
+        page = self.pages[c["name"]]
         self._lock(page)
+        if page.entry is None or page.entry.name != c["entry"]:
+            raise self.mm_bug("do_swap_page: !PageSwapCache(page) after lock_page", page,
+                              f"{page.name} left the swap cache: the fault retries")
+
+    def _swapin_charge(self, c: dict) -> None:
+        page = self.pages[c["name"]]
+        target = self.memcg(c["memcg"]) if c["memcg"] is not None else self.root
         try:
-            got = self.model.try_charge(page, target)
+            c["got"] = self.model.try_charge(page, target)
         except ChargeFailed:
             self._unlock(page)
             self._put(page)
             raise
-        if reuse:
+
+    def _swapin_map(self, c: dict) -> None:
+        """Under the page table lock: [reuse_swap_page], rmap, commit, swap_free."""
+        page = self.pages[c["name"]]
+        entry = self.entries[c["entry"]]
+        if c["reuse"]:
             self._reuse_swap_page(page)
         self._map(page, take_ref=False, swapin=True)  # the lookup reference becomes the pte's
-        self.model.commit_charge(page, got, True)
+        self.model.commit_charge(page, c["got"], True)
         self._swap_free(entry)
-        self._unlock(page)
+
+    def _swapin_unlock(self, c: dict) -> None:
+        self._unlock(self.pages[c["name"]])
 
     def _reuse_swap_page(self, page: Page) -> None:
         """reuse_swap_page (mm/swapfile.c): exclusive (unmapped, one swap reference) -> leave the
@@ -1033,6 +1122,11 @@ class Engine:
     @step
     def reclaim(self, name: str, entry_name: str | None = None):
         """shrink_page_list for one anon or file page."""
+        return self._path("reclaim", path_context("reclaim", (name, entry_name)))
+
+    def _reclaim_isolate(self, c: dict) -> None:
+        """shrink_inactive_list isolates the page, then shrinks the list."""
+        name, entry_name = c["name"], c["entry"]
         page = self.page(name)
         if page.kind == "shmem":
             raise ScenarioError("reclaim of shmem pages (shmem_writepage) is not modelled")
@@ -1043,30 +1137,42 @@ class Engine:
                 raise ScenarioError(f"reclaim of anon page {name} needs `as ENTRY`")
         elif entry_name is not None:
             raise ScenarioError(f"`as {entry_name}`: {name} gets no new swap entry")
-        self.isolate_lru_page(page)  # shrink_inactive_list isolates, then shrinks the list
-        self.call("shrink_page_list", name)
-        self.model.uncharge_start(self.thread)
-        outcome = self._shrink_one(page, entry_name)
-        self.model.uncharge_end(self.thread)
-        return outcome
+        self.isolate_lru_page(page)
 
-    def _shrink_one(self, page: Page, entry_name: str | None) -> str:
+    def _reclaim_trylock(self, c: dict) -> str | None:
+        page = self.pages[c["name"]]
+        self.call("shrink_page_list", page.name)
+        self.model.uncharge_start(self.thread)
         if page.flags & PG_locked:
             self.note(f"trylock_page({page.name}) fails: keep")
             self.putback_lru_page(page)
+            self.model.uncharge_end(self.thread)
             return "kept"
         self._lock(page)
-        if entry_name is not None:
-            self._add_to_swap(page, entry_name)
+        return None
+
+    def _reclaim_add_to_swap(self, c: dict) -> None:
+        if c["entry"] is not None:
+            self._add_to_swap(self.pages[c["name"]], c["entry"])
+
+    def _reclaim_unmap(self, c: dict) -> None:
+        page = self.pages[c["name"]]
         if page.mapcount:
             self._try_to_unmap(page)
+
+    def _reclaim_free(self, c: dict) -> str:
+        """__remove_mapping (the reference freeze), or keep the page."""
+        page = self.pages[c["name"]]
         if page.refcount != 2:
             self.note(f"page_freeze_refs({page.name}, 2) fails: count {page.refcount}, keep")
             self._unlock(page)
             self.putback_lru_page(page)
-            return "kept"
-        self._remove_mapping_and_free(page)
-        return "ok"
+            outcome = "kept"
+        else:
+            self._remove_mapping_and_free(page)
+            outcome = "ok"
+        self.model.uncharge_end(self.thread)
+        return outcome
 
     # ======================================================================================
     # migration, replacement, moving, splitting (LANGUAGE §3.5)
@@ -1074,7 +1180,11 @@ class Engine:
     @step
     def migrate(self, old_name: str, new_name: str, fail: bool = False):
         """migrate_pages for one page: unmap_and_move -> __unmap_and_move -> move_to_new_page."""
-        old, new = self.page(old_name), self.page(new_name)
+        return self._path("migrate", path_context("migrate", (old_name, new_name, fail)))
+
+    def _migrate_start(self, c: dict) -> str | None:
+        """unmap_and_move: the checks, and the page freed from under us."""
+        old, new = self.page(c["old"]), self.page(c["new"])
         if not old.isolated:
             raise self.mm_bug("migrate_pages", old, "the page to migrate must be isolated")
         if (
@@ -1094,53 +1204,81 @@ class Engine:
             )
         if old.huge:
             raise ScenarioError("migration of a huge page splits it first: split it")
-        self.call("unmap_and_move", old_name, new_name)
+        self.call("unmap_and_move", old.name, new.name)
         if old.refcount == 1:  # only the isolation's reference: rc 0, both put back
-            self.note(f"page_count({old_name}) == 1: freed from under us, nothing to migrate")
+            self.note(f"page_count({old.name}) == 1: freed from under us, nothing to migrate")
             self.putback_lru_page(old)
             self._putback_new(new)
-            return None
+            return "ok"
+        return None
+
+    def _migrate_lock(self, c: dict) -> None:
+        """__unmap_and_move: lock_page(old) (MIGRATE_SYNC waits), legacy's prepare_migration."""
+        old, new = self.pages[c["old"]], self.pages[c["new"]]
         self._lock(old)
         self.model.prepare_migration(old, new)
-        nptes = old.mapcount
-        if nptes:
-            self.call("try_to_unmap", old_name, "TTU_MIGRATION")
+
+    def _migrate_unmap(self, c: dict) -> None:
+        """try_to_unmap(TTU_MIGRATION): the ptes become migration entries."""
+        old = self.pages[c["old"]]
+        c["nptes"] = old.mapcount
+        if old.mapcount:
+            self.call("try_to_unmap", old.name, "TTU_MIGRATION")
             self._unmap_ptes(old)
+
+    def _migrate_move(self, c: dict) -> None:
+        """move_to_new_page: migrate_page_move_mapping's reference check and the slot's move;
+        3.17 transfers the charge here, before the ptes are restored."""
+        old, new = self.pages[c["old"]], self.pages[c["new"]]
         w = self.j.w
-        self.call("move_to_new_page", new_name, old_name)
+        self.call("move_to_new_page", new.name, old.name)
         w(new, "flags", new.flags | PG_locked)  # trylock_page(newpage)
         w(new, "locker", self.thread)
         w(new, "mapping", old.mapping)
         expected = 1 + (1 if old.in_cache or old.flags & PG_swapcache else 0)
-        ok = not fail and old.refcount == expected
+        c["ok"] = ok = not c["fail"] and old.refcount == expected
         if ok:
             self._move_mapping(old, new)
             if self.model.migrate_point == "before_remap":
                 self.model.migrate(old, new, False)
+        else:
+            why = "forced" if c["fail"] else f"count {old.refcount}, expected {expected}"
+            self.note(f"migrate_page_move_mapping fails ({why}): -EAGAIN")
+            if not (new.anon and self.model.old_page_keeps_anon_mapping):
+                w(new, "mapping", None)  # v1: `if (!PageAnon(newpage))` (freed with it later)
+
+    def _migrate_remap(self, c: dict) -> None:
+        """remove_migration_ptes (onto the new page, or back onto the old one on failure); v1
+        transfers the charge after it; the new page is unlocked."""
+        old, new = self.pages[c["old"]], self.pages[c["new"]]
+        nptes = c["nptes"]
+        if c["ok"]:
             self._remove_migration_ptes(old, new, nptes)
             if self.model.migrate_point == "after_remap":
                 self.model.migrate(old, new, False)
             if not (old.anon and self.model.old_page_keeps_anon_mapping):
-                w(old, "mapping", None)
-            w(old, "replaced", True)
-        else:
-            why = "forced" if fail else f"count {old.refcount}, expected {expected}"
-            self.note(f"migrate_page_move_mapping fails ({why}): -EAGAIN")
-            if not (new.anon and self.model.old_page_keeps_anon_mapping):
-                w(new, "mapping", None)  # v1: `if (!PageAnon(newpage))` (freed with it later)
+                self.j.w(old, "mapping", None)
+            self.j.w(old, "replaced", True)
         self._unlock(new)
-        if not ok:
+        if not c["ok"]:
             self._remove_migration_ptes(old, old, nptes)
-        self.model.end_migration(old, new, ok)
-        self._unlock(old)
-        self.putback_lru_page(old)
-        self._putback_new(new)
-        if ok:
-            return None
-        if fail:
-            return "failed"
-        raise KernelError("EAGAIN", f"{old_name} has references beyond the migration's")
 
+    def _migrate_unlock(self, c: dict) -> None:
+        """Legacy's end_migration, then unlock_page(old)."""
+        old, new = self.pages[c["old"]], self.pages[c["new"]]
+        self.model.end_migration(old, new, c["ok"])
+        self._unlock(old)
+
+    def _migrate_putback_old(self, c: dict) -> None:
+        self.putback_lru_page(self.pages[c["old"]])
+
+    def _migrate_putback_new(self, c: dict) -> str | None:
+        self._putback_new(self.pages[c["new"]])
+        if c["ok"]:
+            return None
+        if c["fail"]:
+            return "failed"
+        raise KernelError("EAGAIN", f"{c['old']} has references beyond the migration's")
     def _putback_new(self, page: Page) -> None:
         """putback_lru_page(newpage): on the LRU, the allocation's reference dropped."""
         self.call("putback_lru_page", page.name)
@@ -1322,5 +1460,38 @@ class Engine:
     def cost_view(self) -> dict:
         return attrs.asdict(self.cost)
 
+
+# The arguments of each composite (the keys of its context) and its phases, in order (see
+# Engine._path).
+PATH_ARGS = {
+    "fault": ("name", "memcg", "huge"),
+    "cache": ("name", "memcg"),
+    "cow": ("old", "new", "memcg"),
+    "truncate": ("name",),
+    "swapin": ("entry", "name", "memcg", "reuse"),
+    "reclaim": ("name", "entry"),
+    "migrate": ("old", "new", "fail"),
+}
+
+
+def path_context(verb: str, args: tuple) -> dict:
+    """The context a composite's phases start from: its arguments by name."""
+    return dict(zip(PATH_ARGS[verb], args))
+
+
+PATHS = {
+    "fault": (Engine._fault_charge, Engine._fault_map),
+    "cache": (Engine._cache_charge, Engine._cache_insert, Engine._cache_done),
+    "cow": (Engine._cow_charge, Engine._cow_map),
+    "truncate": (Engine._truncate_lookup, Engine._truncate_lock, Engine._truncate_unmap,
+                 Engine._truncate_delete, Engine._truncate_release),
+    "swapin": (Engine._swapin_lookup, Engine._swapin_lock, Engine._swapin_charge,
+               Engine._swapin_map, Engine._swapin_unlock),
+    "reclaim": (Engine._reclaim_isolate, Engine._reclaim_trylock, Engine._reclaim_add_to_swap,
+                Engine._reclaim_unmap, Engine._reclaim_free),
+    "migrate": (Engine._migrate_start, Engine._migrate_lock, Engine._migrate_unmap,
+                Engine._migrate_move, Engine._migrate_remap, Engine._migrate_unlock,
+                Engine._migrate_putback_old, Engine._migrate_putback_new),
+}
 
 __all__ = ["Engine", "StepResult", "EngineError", "VmBug", "KernelError", "ScenarioError"]

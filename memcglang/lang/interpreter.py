@@ -20,6 +20,7 @@ from memcglang.engine import (
     StepResult,
     VmBug,
 )
+from memcglang.engine.mm import KEEP
 from memcglang.lang import ast
 from memcglang.lang.resolver import Resolution, size_in_pages
 from memcglang.lang.verbs import TABLE
@@ -79,13 +80,15 @@ class Stop(Exception):
 
 
 class Interpreter:
-    def __init__(self, program: ast.Program, resolution: Resolution, model: str | None = None):
+    def __init__(self, program: ast.Program, resolution: Resolution, model: str | None = None,
+                 track_fingerprint: bool = False):
         self.program = program
         self.resolution = resolution
         self.model = model or resolution.model or DEFAULT_MODEL
         # `memcg root hierarchy=…` sets root's hierarchy when it runs (the resolver keeps it
         # the first memcg statement)
-        self.engine = Engine(self.model, resolution.swapaccount, track_fingerprint=False)
+        self.engine = Engine(self.model, resolution.swapaccount,
+                             track_fingerprint=track_fingerprint)
         self.failed = False
         self.statements = 0
 
@@ -245,57 +248,8 @@ class Interpreter:
     # -- engine calls -----------------------------------------------------------------------
     def invoke(self, stmt: ast.Stmt, env: dict) -> StepResult:
         """Make the engine call of a statement, its names filled in."""
-        e = self.engine
-        def n(name: ast.Name | None) -> str | None:
-            return None if name is None else name.fill(env)
-
-        def p(path: ast.Path | None) -> str | None:
-            return None if path is None else path_text(path, env)
-
-        t = type(stmt)
-        if t is ast.Memcg:
-            limits = settings(stmt.settings)
-            return e.create_memcg(p(stmt.path), **limits)
-        if t is ast.Set:
-            limits = settings(stmt.settings)
-            limits.pop("hierarchy", None)
-            return e.set_limits(p(stmt.path), **limits)
-        if t is ast.Alloc:
-            return e.alloc(n(stmt.page), stmt.kind, stmt.huge)
-        if t is ast.TryCharge:
-            return e.try_charge(n(stmt.page), p(stmt.memcg))
-        if t is ast.Commit:
-            return e.commit(n(stmt.page), stmt.lrucare)
-        if t is ast.Charge:
-            return e.charge(n(stmt.page), p(stmt.memcg), stmt.lrucare)
-        if isinstance(stmt, ast.PageStmt):
-            method = PAGE_METHODS[t]
-            return getattr(e, method)(n(stmt.page))
-        if t is ast.AddToSwap:
-            return e.add_to_swap(n(stmt.page), n(stmt.entry))
-        if t is ast.Readahead:
-            return e.readahead(n(stmt.entry), n(stmt.page))
-        if t is ast.FreeSwap:
-            return e.free_swap(n(stmt.entry))
-        if t is ast.Release:
-            return e.release(*(n(x) for x in stmt.pages))
-        if t is ast.Fault:
-            return e.fault(n(stmt.page), p(stmt.memcg), stmt.huge)
-        if t is ast.Cache:
-            return e.cache(n(stmt.page), p(stmt.memcg))
-        if t is ast.Cow:
-            return e.cow(n(stmt.old), n(stmt.new), p(stmt.memcg))
-        if t is ast.Swapin:
-            return e.swapin(n(stmt.entry), n(stmt.page), p(stmt.memcg), stmt.reuse)
-        if t is ast.Reclaim:
-            return e.reclaim(n(stmt.page), n(stmt.entry))
-        if t is ast.Migrate:
-            return e.migrate(n(stmt.old), n(stmt.new), stmt.fail)
-        if t is ast.ReplaceCache:
-            return e.replace_cache(n(stmt.old), n(stmt.new))
-        if t is ast.Move:
-            return e.move(n(stmt.target), p(stmt.memcg))
-        raise TypeError(f"no engine call for {t.__name__}")
+        method, args = engine_call(stmt, env)
+        return getattr(self.engine, method)(*args)
 
     # -- expect and show --------------------------------------------------------------------
     def show_target(self, target, env):
@@ -344,6 +298,60 @@ class Interpreter:
 
 # the engine method of each one-page primitive, from the verb table
 PAGE_METHODS = {v.cls: v.engine for v in TABLE if issubclass(v.cls, ast.PageStmt)}
+
+
+def engine_call(stmt: ast.Stmt, env: dict) -> tuple[str, tuple]:
+    """The engine method a statement calls and its arguments, its names filled in."""
+    def n(name: ast.Name | None) -> str | None:
+        return None if name is None else name.fill(env)
+
+    def p(path: ast.Path | None) -> str | None:
+        return None if path is None else path_text(path, env)
+
+    t = type(stmt)
+    if t is ast.Memcg:
+        limits = settings(stmt.settings)
+        return "create_memcg", (p(stmt.path), limits.get("limit"), limits.get("memsw_limit"),
+                                limits.get("hierarchy"))
+    if t is ast.Set:
+        limits = settings(stmt.settings)
+        return "set_limits", (p(stmt.path), limits.get("limit", KEEP),
+                              limits.get("memsw_limit", KEEP))
+    if t is ast.Alloc:
+        return "alloc", (n(stmt.page), stmt.kind, stmt.huge)
+    if t is ast.TryCharge:
+        return "try_charge", (n(stmt.page), p(stmt.memcg))
+    if t is ast.Commit:
+        return "commit", (n(stmt.page), stmt.lrucare)
+    if t is ast.Charge:
+        return "charge", (n(stmt.page), p(stmt.memcg), stmt.lrucare)
+    if isinstance(stmt, ast.PageStmt):
+        return PAGE_METHODS[t], (n(stmt.page),)
+    if t is ast.AddToSwap:
+        return "add_to_swap", (n(stmt.page), n(stmt.entry))
+    if t is ast.Readahead:
+        return "readahead", (n(stmt.entry), n(stmt.page))
+    if t is ast.FreeSwap:
+        return "free_swap", (n(stmt.entry),)
+    if t is ast.Release:
+        return "release", tuple(n(x) for x in stmt.pages)
+    if t is ast.Fault:
+        return "fault", (n(stmt.page), p(stmt.memcg), stmt.huge)
+    if t is ast.Cache:
+        return "cache", (n(stmt.page), p(stmt.memcg))
+    if t is ast.Cow:
+        return "cow", (n(stmt.old), n(stmt.new), p(stmt.memcg))
+    if t is ast.Swapin:
+        return "swapin", (n(stmt.entry), n(stmt.page), p(stmt.memcg), stmt.reuse)
+    if t is ast.Reclaim:
+        return "reclaim", (n(stmt.page), n(stmt.entry))
+    if t is ast.Migrate:
+        return "migrate", (n(stmt.old), n(stmt.new), stmt.fail)
+    if t is ast.ReplaceCache:
+        return "replace_cache", (n(stmt.old), n(stmt.new))
+    if t is ast.Move:
+        return "move", (n(stmt.target), p(stmt.memcg))
+    raise TypeError(f"no engine call for {t.__name__}")
 
 
 def settings(items) -> dict:
