@@ -5,10 +5,12 @@
     memcglang test [PATH...] [--update]
     memcglang repl [FILE] [--model M]
     memcglang diff [FILE] --models A,B [--plain|--json]
+    memcglang explore FILE [--model M] [--max-states N] [--max-depth N] [--stats] [-o REPLAY]
+    memcglang run --replay REPLAY [FILE]
 
 With no FILE, `run` runs the built-in tour (memcglang/tour.mcg). Exit codes (LANGUAGE §6):
-0 good, 1 a scenario failed, 2 usage, syntax or name error. No Python traceback reaches a
-user: engine refusals are reports, static errors are diagnostics.
+0 good, 1 a scenario failed, 2 usage, syntax or name error, 3 `explore` hit a bound. No
+Python traceback reaches a user: engine refusals are reports, static errors are diagnostics.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 
 from memcglang import __version__
+from memcglang.explore.search import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES
 from memcglang.runner import MAX_REPEAT, TOUR, ModelUnavailable, choose_model, load, trace
 
 MODELS = ("v1", "3.17", "legacy")
@@ -166,6 +169,41 @@ def diff(path: str, models: str, mode: str, out, err, max_repeat: int = MAX_REPE
     return 0
 
 
+def explore(path: str, model: str | None, max_states: int, max_depth: int, reduction: bool,
+            stats: bool, replay_out: str | None, out, err, max_repeat: int = MAX_REPEAT) -> int:
+    """Search every interleaving of the file's threads; 0 Always, 1 a failure or a
+    postcondition that does not always hold, 2 usage or syntax error, 3 a bound was hit."""
+    from memcglang.explore.report import explore as search
+
+    loaded = _load(path, [model], max_repeat, err)
+    if loaded is None:
+        return 2
+    program, resolution, (chosen,) = loaded
+    return search(program, resolution, chosen, lambda line: print(line, file=out),
+                  max_states=max_states, max_depth=max_depth, reduction=reduction,
+                  stats=stats or out.isatty(), replay_out=replay_out, scenario_path=path)
+
+
+def run_replay(replay_path: str, files: list[str], model: str | None, out, err,
+               max_repeat: int = MAX_REPEAT) -> int:
+    """`run --replay`: the explorer's schedule, step for step, with its trace."""
+    from memcglang.explore.report import ReplayError, read_replay, replay
+
+    try:
+        scenario, replay_model, steps = read_replay(replay_path)
+        if len(files) > 1:
+            raise ReplayError("--replay takes at most one scenario FILE")
+        path = files[0] if files else scenario
+        loaded = _load(path, [model or replay_model], max_repeat, err)
+        if loaded is None:
+            return 2
+        program, resolution, (chosen,) = loaded
+        return replay(program, resolution, chosen, steps, lambda line: print(line, file=out))
+    except ReplayError as e:
+        print(f"memcglang run --replay: {e}", file=err)
+        return 2
+
+
 def _emitter(mode: str, out):
     if mode == "rich":
         from memcglang.render.rich import Painter
@@ -246,6 +284,32 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv[1:])
             return diff(args.file, args.models, _mode(args), sys.stdout, sys.stderr,
                         args.max_repeat)
+        if argv and argv[0] == "explore":
+            parser = argparse.ArgumentParser(
+                prog="memcglang explore",
+                description="Run the file's thread blocks in every interleaving of their "
+                "steps (a composite's phases are steps) and check kernel assertions and "
+                "invariants in every state and the postcondition in every final state. "
+                "Exit 0 Always, 1 a failure found, 3 a bound was hit (incomplete).",
+            )
+            parser.add_argument("file", metavar="FILE")
+            parser.add_argument("--model", choices=MODELS, help="override the file's model")
+            parser.add_argument("--max-states", type=int, default=DEFAULT_MAX_STATES,
+                                metavar="N", help="distinct states before the search stops "
+                                "(default 1,000,000)")
+            parser.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
+                                metavar="N", help="steps on one path (default 10,000)")
+            parser.add_argument("--no-reduction", action="store_true",
+                                help="take every interleaving, without partial-order reduction")
+            parser.add_argument("--stats", action="store_true",
+                                help="also the time and states per second")
+            parser.add_argument("-o", "--replay-out", metavar="REPLAY",
+                                help="write the counterexample's schedule to REPLAY")
+            _max_repeat_option(parser)
+            args = parser.parse_args(argv[1:])
+            return explore(args.file, args.model, args.max_states, args.max_depth,
+                           not args.no_reduction, args.stats, args.replay_out, sys.stdout,
+                           sys.stderr, args.max_repeat)
         if argv and argv[0] == "run":
             argv = argv[1:]
         parser = argparse.ArgumentParser(
@@ -259,8 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         _output_options(parser)
         parser.add_argument("--quiet", action="store_true",
                             help="only failures and the verdict line")
+        parser.add_argument("--replay", metavar="REPLAY",
+                            help="replay a schedule written by `memcglang explore -o`")
         _max_repeat_option(parser)
         args = parser.parse_args(argv)
+        if args.replay is not None:
+            return run_replay(args.replay, args.files, args.model, sys.stdout, sys.stderr,
+                              args.max_repeat)
         return run(args.files, args.model, _mode(args), args.quiet, sys.stdout, sys.stderr,
                    args.max_repeat)
     except BrokenPipeError:

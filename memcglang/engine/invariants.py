@@ -32,12 +32,13 @@ from memcglang.engine.state import (
 if TYPE_CHECKING:
     from memcglang.engine.mm import Engine
 
-CONTRIB_FIELDS = frozenset(("pc_flags", "pc_memcg", "huge"))
+CONTRIB_FIELDS = frozenset(("pc_flags", "pc_memcg", "huge", "migrating"))
 RES_SUMS = frozenset(("mem", "inflight", "deferred"))  # the Derived sums res holds
 MEMSW_SUMS = frozenset(("memsw", "recs", "inflight_memsw", "deferred_memsw"))
 # the page fields I3/I4 read (refcount, locker, isolated, entry, in_cache, mapping do not)
 PAGE_CHECK_FIELDS = frozenset(
-    ("pc_flags", "pc_memcg", "huge", "freed", "mapcount", "flags", "readahead", "replaced")
+    ("pc_flags", "pc_memcg", "huge", "freed", "mapcount", "flags", "readahead", "replaced",
+     "migrating")
 )
 WINDOW_FIELDS = frozenset(("memcg", "nr_pages", "memsw_nr_pages"))
 MEMCG_STAT_FIELDS = frozenset(("cache", "rss", "rss_huge", "swap", "pgpgin", "pgpgout", "css"))
@@ -51,11 +52,12 @@ class Checker:
         self.write = mm.j.w
 
     # -- page contributions -----------------------------------------------------------------
-    def contrib(self, kind: str, pc_flags: int, memcg: MemCgroup | None, huge: bool):
+    def contrib(self, kind: str, pc_flags: int, memcg: MemCgroup | None, huge: bool,
+                migrating: str | None = None):
         """What one page adds to its memcg's sums: (memcg, mem, memsw, anon, file, huge, used)."""
         if memcg is None or not pc_flags:
             return None
-        res, memsw = self.mm.model.holds_charge(pc_flags)
+        res, memsw = self.mm.model.holds_charge(pc_flags, migrating)
         nr = HPAGE_PMD_NR if huge else 1
         used = pc_flags & PCG_USED
         anon = kind == "anon"
@@ -186,8 +188,10 @@ class Checker:
                     olds.get("pc_flags", page.pc_flags),
                     olds.get("pc_memcg", page.pc_memcg),
                     olds.get("huge", page.huge),
+                    olds.get("migrating", page.migrating),
                 )
-            new_c = self.contrib(page.kind, page.pc_flags, page.pc_memcg, page.huge)
+            new_c = self.contrib(page.kind, page.pc_flags, page.pc_memcg, page.huge,
+                                 page.migrating)
             if old_c != new_c:
                 self._apply_page(old_c, -1, touched)
                 self._apply_page(new_c, 1, touched)

@@ -1476,7 +1476,7 @@ PATH_ARGS = {
 
 def path_context(verb: str, args: tuple) -> dict:
     """The context a composite's phases start from: its arguments by name."""
-    return dict(zip(PATH_ARGS[verb], args))
+    return dict(zip(PATH_ARGS[verb], args, strict=True))
 
 
 PATHS = {

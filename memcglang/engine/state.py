@@ -165,10 +165,14 @@ class Page:
     replaced: bool = False  # the old page of a migration or page-cache replacement
     readahead: bool = False  # created by swap readahead (read_swap_cache_async)
     head: Page | None = None  # the head page, for tails of a split THP
+    # legacy: "old" / "new" between mem_cgroup_prepare_migration and _end_migration (the new
+    # page is committed for statistics only and holds no counter charge until the end)
+    migrating: str | None = None
 
     FP_FIELDS = (
         "kind", "huge", "refcount", "mapcount", "mapping", "flags", "in_cache", "entry",
         "isolated", "locker", "pc_flags", "pc_memcg", "freed", "replaced", "readahead",
+        "migrating",
     )
 
     @property

@@ -77,7 +77,7 @@ def change(record) -> str | None:
         name = f"{obj.memcg.name} {obj.kind}"
         return f"{name}.{field}: {value(obj, field, old)} -> {value(obj, field, new)}"
     if field in ("locker", "head", "in_cache", "readahead", "replaced", "use_hierarchy",
-                 "children"):
+                 "children", "migrating"):
         return None
     name = getattr(obj, "name", "?")
     label = FIELD_NAMES.get(field, field)

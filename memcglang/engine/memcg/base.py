@@ -476,8 +476,9 @@ class MemcgModel:
         return head_flags
 
     # -- what the invariant checker asks ----------------------------------------------------
-    def holds_charge(self, pc_flags: int) -> tuple[bool, bool]:
-        """Whether a page with these pc flags holds a res and a memsw charge."""
+    def holds_charge(self, pc_flags: int, migrating: str | None = None) -> tuple[bool, bool]:
+        """Whether a page with these pc flags holds a res and a memsw charge (`migrating`:
+        legacy's migration in progress)."""
         return bool(pc_flags & PCG_MEM), bool(pc_flags & PCG_MEMSW)
 
     def flag_problems(self, page: Page) -> str | None:

@@ -245,6 +245,8 @@ class Legacy(Windows, MemcgModel):
         if old.anon:
             self.j.w(old, "pc_flags", old.pc_flags | PCG_MIGRATION)
         self.commit(new, memcg, ANON if old.anon else CACHE, lrucare=False)
+        self.j.w(old, "migrating", "old")
+        self.j.w(new, "migrating", "new")
 
     def end_migration(self, old: Page, new: Page, ok: bool) -> None:
         """mem_cgroup_end_migration: the unused page loses its association (statistics only),
@@ -255,6 +257,8 @@ class Legacy(Windows, MemcgModel):
         memcg = new.pc_memcg
         mm.call("mem_cgroup_end_migration", old.name, new.name, "ok" if ok else "failed")
         used, unused = (new, old) if ok else (old, new)
+        self.j.w(old, "migrating", None)
+        self.j.w(new, "migrating", None)
         anon = used.anon
         self.uncharge_common(unused, ANON if anon else CACHE, "__mem_cgroup_uncharge_common",
                              end_migration=True)
@@ -292,9 +296,10 @@ class Legacy(Windows, MemcgModel):
         """PCGF_NOCOPY_AT_SPLIT: PCG_LOCK and PCG_MIGRATION are not copied to the tails."""
         return head_flags & ~PCG_MIGRATION
 
-    def holds_charge(self, pc_flags: int) -> tuple[bool, bool]:
-        """A USED page holds its res charge and, with swap accounting, its memsw charge."""
-        used = bool(pc_flags & PCG_USED)
+    def holds_charge(self, pc_flags: int, migrating: str | None = None) -> tuple[bool, bool]:
+        """A USED page holds its res charge and, with swap accounting, its memsw charge,
+        except the new page of a migration in progress (LANGUAGE §7)."""
+        used = bool(pc_flags & PCG_USED) and migrating != "new"
         return used, used and self.mm.swap_account
 
     def flag_problems(self, page: Page) -> str | None:
@@ -303,6 +308,6 @@ class Legacy(Windows, MemcgModel):
             return "a freed page has pc flags" if f else None
         if f & ~(PCG_USED | PCG_MIGRATION):
             return "legacy pc flags are PCG_USED and PCG_MIGRATION only"
-        if f & PCG_MIGRATION:
+        if f & PCG_MIGRATION and page.migrating != "old":
             return "PCG_MIGRATION outside a migration"
         return None

@@ -1,0 +1,312 @@
+"""Every interleaving of a scenario's threads: depth-first search with the engine's journal
+rollback, a visited set of state fingerprints, and partial-order reduction (docs/explore.md).
+
+A state is the engine's fingerprint (cost counters and events excluded) with every thread's
+position. From each state the search takes one step of each thread that can move, rolls the
+engine back to the state's mark and takes the next. A state already reached at the same or a
+smaller depth is not expanded again, so the first counterexample of each length is found and
+the shortest one is kept.
+
+Partial-order reduction (ample sets): when the step of one thread touches nothing any other
+thread can still touch — no page, swap entry or memcg field that their remaining statements
+name or may write — the other threads' steps commute with it, and the search takes that step
+alone. Statistics (rss, cache, swap, pgpgin, pgpgout, css) and cost counters are sums whose
+order does not matter; res_counter fields (usage, max_usage, failcnt, limit) are one shared
+object for all memcgs, since a hierarchy chains them. The state graph has no cycles (every
+step moves a thread forward), so the ample set needs no cycle proviso; final states,
+deadlocks and the step that breaks an invariant or a kernel assertion are all kept. A
+scenario whose threads contain `expect` reads state mid-way: reduction is off for it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from memcglang.engine.state import MemCgroup, Page, ResCounter, SwapEntry
+from memcglang.explore.threads import START, Machine, Move, Op
+
+DEFAULT_MAX_STATES = 1_000_000
+DEFAULT_MAX_DEPTH = 10_000
+COUNTERS = "<res_counters>"
+STAT_FIELDS = frozenset(("cache", "rss", "rss_huge", "swap", "pgpgin", "pgpgout", "css"))
+# engine methods that never charge or uncharge (their footprint has no res_counter)
+NO_COUNTERS = frozenset(("alloc", "get", "lock", "unlock", "lru_add", "isolate", "map",
+                         "add_to_cache", "add_to_swap", "readahead", "zap_begin", "batch_begin"))
+
+
+@attrs.define
+class Failure:
+    """A step that breaks something, with the shortest schedule found that reaches it."""
+
+    kind: str  # "fail" (bug, violation, scenario error, expect) or "deadlock"
+    label: str
+    messages: list
+    schedule: list  # [(thread index, position)] from the initial state, the last one failing
+    count: int = 1
+
+
+@attrs.define
+class Result:
+    explored: int = 0  # states expanded (a state reached again at a smaller depth counts again)
+    distinct: int = 0
+    transitions: int = 0
+    max_depth: int = 0
+    good: int = 0  # distinct final states where the postcondition holds
+    bad: int = 0  # … where it does not
+    failures: dict = attrs.Factory(dict)  # label -> Failure
+    cuts: dict = attrs.Factory(dict)  # label -> times an interleaving was dropped there
+    incomplete: str | None = None  # the bound that was hit
+    bad_final: Failure | None = None  # the shortest schedule to a final state that fails
+    reduction: bool = True
+
+    @property
+    def verdict(self) -> str:
+        if self.good and not self.bad and not self.failures:
+            return "Always"
+        if not self.good:
+            return "Never"
+        return "Sometimes"
+
+    def counterexample(self) -> Failure | None:
+        """The shortest failing schedule (failures first by length, then found order)."""
+        found = list(self.failures.values())
+        if self.bad_final is not None:
+            found.append(self.bad_final)
+        return min(found, key=lambda f: len(f.schedule), default=None)
+
+
+class Tokens:
+    """Footprints for the reduction: the names a statement may touch, with pages and swap
+    entries that ever belong together (a swap-cache page and its entry, migration's old and
+    new page) in one class, and a tail `P.3` in its head's."""
+
+    def __init__(self, machine: Machine):
+        self.parent: dict[str, str] = {}
+        e = machine.engine
+        for page in e.pages.values():
+            if page.entry is not None:
+                self.union(page.name, page.entry.name)
+        for ops in machine.ops:
+            for op in ops:
+                if op.method in ("add_to_swap", "readahead", "swapin", "reclaim", "migrate",
+                                 "replace_cache"):
+                    names = [a for a in op.args if isinstance(a, str)]
+                    for a in names[1:]:
+                        self.union(names[0], a)
+
+    def find(self, name: str) -> str:
+        name = name.split(".", 1)[0]
+        parent = self.parent
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def of_op(self, op: Op) -> frozenset:
+        """Everything the statement may touch, from its names and its kind."""
+        out = {self.find(a) for a in op.args if isinstance(a, str)}
+        if op.method not in NO_COUNTERS:
+            out.add(COUNTERS)
+        return frozenset(out)
+
+    def of_step(self, machine: Machine, op: Op, records) -> set:
+        """What one executed step touched: its names (what it read) and what it wrote."""
+        e = machine.engine
+        out = {self.find(a) for a in op.args if isinstance(a, str)}
+        skip = (e.windows, e.zaps, e.known)  # per-thread bookkeeping; carried violations
+        for obj, field, _old, _new in records:
+            cls = obj.__class__
+            if cls is Page or cls is SwapEntry:
+                out.add(self.find(obj.name))
+            elif cls is ResCounter:
+                out.add(COUNTERS)
+            elif cls is MemCgroup:
+                if field not in STAT_FIELDS:
+                    out.add(obj.name)
+            elif cls is dict:
+                if obj is e.pages or obj is e.entries or obj is e.memcgs:
+                    out.add(self.find(field))
+                elif obj is e.reservations:
+                    out.add(self.find(field[1]))
+                elif not any(obj is s for s in skip):
+                    out.add(COUNTERS)  # unknown: assume the worst
+        return out
+
+
+@attrs.define
+class Frame:
+    """A state on the search stack: its journal mark, the threads' positions, its depth and
+    the threads still to take from it."""
+
+    mark: int
+    pcs: tuple
+    depth: int
+    pending: list | None = None
+
+
+class Search:
+    def __init__(self, machine: Machine, max_states: int = DEFAULT_MAX_STATES,
+                 max_depth: int = DEFAULT_MAX_DEPTH, reduction: bool = True):
+        self.m = machine
+        self.max_states = max_states
+        self.max_depth = max_depth
+        has_expect = any(op.kind == "expect" for ops in machine.ops for op in ops)
+        self.reduction = reduction and not has_expect
+        self.result = Result(reduction=self.reduction)
+        self.tokens = Tokens(machine)
+        self.visited: dict = {}
+        self.stack: list[Frame] = []
+        self.schedule: list = []  # [(thread, position)] from the initial state to the top frame
+        # rest[t][i]: the footprint of thread t's statements from i to its end
+        self.rest = []
+        for ops in machine.ops:
+            acc: frozenset = frozenset()
+            suffix = [acc] * (len(ops) + 1)
+            for i in range(len(ops) - 1, -1, -1):
+                acc = acc | self.tokens.of_op(ops[i])
+                suffix[i] = acc
+            self.rest.append(suffix)
+
+    def run(self) -> Result:
+        m, e, stack = self.m, self.m.engine, self.stack
+        pcs0 = tuple(START if ops else None for ops in m.ops)
+        self._push(pcs0, 0)
+        while stack:
+            f = stack[-1]
+            if f.pending is None:
+                f.pending = self._expand(f)
+                continue  # an ample step may have pushed a child
+            if not f.pending:
+                stack.pop()
+                e.release_mark(f.mark)
+                if stack:
+                    e.rollback_to(stack[-1].mark)
+                    self.schedule.pop()
+                continue
+            t = f.pending.pop(0)
+            mv = m.step(t, f.pcs[t])
+            self.result.transitions += 1
+            if mv.kind == "ok":
+                self._descend(f, t, mv)
+            else:  # the first pass recorded it; the state has not changed since
+                e.rollback_to(f.mark)
+        return self.result
+
+    # -- states -----------------------------------------------------------------------------
+    def _key(self, pcs) -> tuple:
+        parts = []
+        for pc in pcs:
+            if pc is None or pc[2] is None:
+                parts.append(pc)
+            else:
+                i, phase, ctx = pc
+                parts.append((i, phase, tuple((k, getattr(v, "name", v))
+                                              for k, v in ctx.items() if k != "end")))
+        return (self.m.engine.fingerprint(), tuple(parts))
+
+    def _push(self, pcs, depth: int) -> bool:
+        """The engine is in a state just reached: expand it (push a frame) when it is new or
+        reached at a smaller depth than before; judge it when it is final."""
+        res = self.result
+        key = self._key(pcs)
+        seen = self.visited.get(key)
+        if seen is not None and seen <= depth:
+            return False
+        if seen is None:
+            if res.distinct >= self.max_states:
+                res.incomplete = res.incomplete or f"--max-states {self.max_states}"
+                return False
+            res.distinct += 1
+        self.visited[key] = depth
+        res.explored += 1
+        res.max_depth = max(res.max_depth, depth)
+        if all(pc is None for pc in pcs):
+            self._final(new=seen is None)
+            return False
+        self.stack.append(Frame(self.m.engine.mark(), pcs, depth))
+        return True
+
+    def _descend(self, f: Frame, t: int, mv: Move) -> None:
+        """Thread t's step from frame f ran: go into the state it reached."""
+        pcs = f.pcs[:t] + (mv.pc,) + f.pcs[t + 1:]
+        self.schedule.append((t, f.pcs[t]))
+        if not self._push(pcs, f.depth + 1):
+            self.schedule.pop()
+            self.m.engine.rollback_to(f.mark)
+
+    def _final(self, new: bool) -> None:
+        res, m = self.result, self.m
+        problem = m.main_end()
+        messages = [f"scenario error: {problem}"] if problem else []
+        for rec in m.postcondition():
+            messages.extend(rec.messages)
+        if not messages:
+            res.good += new
+            return
+        res.bad += new
+        if res.bad_final is None or len(self.schedule) < len(res.bad_final.schedule):
+            res.bad_final = Failure("postcondition", "the postcondition fails", messages,
+                                    list(self.schedule))
+
+    # -- transitions ------------------------------------------------------------------------
+    def _expand(self, f: Frame) -> list:
+        """Take one step of every thread that can move: record what fails, blocks or is cut;
+        take an ample step alone (its child is pushed, nothing else is pending); else return
+        the threads whose steps ran, to take one by one."""
+        res, m, e = self.result, self.m, self.m.engine
+        if f.depth >= self.max_depth:
+            res.incomplete = res.incomplete or f"--max-depth {self.max_depth}"
+            return []
+        live = [t for t, pc in enumerate(f.pcs) if pc is not None]
+        ok, blocked = [], []
+        for t in live:
+            mv = m.step(t, f.pcs[t])
+            res.transitions += 1
+            if mv.kind == "ok":
+                if self.reduction and len(live) > 1 and self._independent(f, t):
+                    self._descend(f, t, mv)
+                    return []
+                ok.append(t)
+            elif mv.kind == "blocked":
+                blocked.append(t)
+            else:
+                self._record(f, t, mv)
+            e.rollback_to(f.mark)
+        if not ok and blocked:
+            self._deadlock(f, blocked)
+        return ok
+
+    def _independent(self, f: Frame, t: int) -> bool:
+        """Whether thread t's step, just run, touched nothing another thread may still touch."""
+        m = self.m
+        op = m.ops[t][f.pcs[t][0]]
+        mine = self.tokens.of_step(m, op, m.engine.j.since(f.mark))
+        return all(u == t or pc is None or mine.isdisjoint(self.rest[u][pc[0]])
+                   for u, pc in enumerate(f.pcs))
+
+    def _record(self, f: Frame, t: int, mv: Move) -> None:
+        res = self.result
+        if mv.kind == "cut":
+            res.cuts[mv.label] = res.cuts.get(mv.label, 0) + 1
+            return
+        schedule = self.schedule + [(t, f.pcs[t])]
+        self._failure("fail", mv.label, mv.messages, schedule)
+
+    def _deadlock(self, f: Frame, blocked: list) -> None:
+        m = self.m
+        waiting = "; ".join(m.label(t, f.pcs[t]) for t in blocked)
+        self._failure("deadlock", f"deadlock: {waiting}",
+                      [f"deadlock: no thread can move; waiting: {waiting}"], list(self.schedule))
+
+    def _failure(self, kind: str, label: str, messages: list, schedule: list) -> None:
+        found = self.result.failures.get(label)
+        if found is None:
+            self.result.failures[label] = Failure(kind, label, messages, schedule)
+            return
+        found.count += 1
+        if len(schedule) < len(found.schedule):
+            found.messages, found.schedule = messages, schedule
