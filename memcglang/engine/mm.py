@@ -927,6 +927,18 @@ class Engine:
         c["end"] = out is not None or index == len(phases) - 1
         return out
 
+    def _hold(self, page: Page, got: MemCgroup | None) -> MemCgroup | None:
+        """A composite's charge is in flight from its try_charge to its commit: a reservation
+        of this thread, so that the state between the phases is what the kernel's is."""
+        if got is not None:
+            self.j.put(self.reservations, (self.thread, page.name),
+                       Reservation(self.thread, page, got, page.nr, self.swap_account, True))
+        return got
+
+    def _settle(self, page: Page) -> None:
+        """The composite commits (or gives back) its charge: the reservation ends."""
+        self.j.put(self.reservations, (self.thread, page.name), MISSING)
+
     @step
     def fault(self, name: str, memcg: str, huge: bool = False):
         """do_anonymous_page / __do_huge_pmd_anonymous_page: a new anon page, charged, mapped,
@@ -939,7 +951,7 @@ class Engine:
         page = self._alloc(c["name"], "anon", c["huge"])
         self.call("do_huge_pmd_anonymous_page" if c["huge"] else "do_anonymous_page", page.name)
         try:
-            c["got"] = self.model.charge_new_page(page, target)
+            c["got"] = self._hold(page, self.model.charge_new_page(page, target))
         except ChargeFailed:
             self._put(page)
             raise
@@ -948,6 +960,7 @@ class Engine:
         """Under the page table lock: rmap, commit, LRU."""
         page = self.pages[c["name"]]
         self._map(page, take_ref=False)  # the allocation's reference becomes the pte's
+        self._settle(page)
         self.model.commit_new_page(page, c["got"])
         self._lru_add(page)
 
@@ -964,7 +977,7 @@ class Engine:
         self.j.w(page, "flags", page.flags | PG_locked)  # __set_page_locked
         self.j.w(page, "locker", self.thread)
         try:
-            c["got"] = self.model.charge_new_page(page, target)
+            c["got"] = self._hold(page, self.model.charge_new_page(page, target))
         except ChargeFailed:
             self._unlock(page)
             self._put(page)
@@ -977,6 +990,7 @@ class Engine:
         self._get(page)
         self.j.w(page, "mapping", "file")
         self.j.w(page, "in_cache", True)
+        self._settle(page)
         self.model.commit_new_page(page, c["got"])
         self._lru_add(page)
 
@@ -1003,7 +1017,7 @@ class Engine:
         self.call("do_wp_page", old.name, c["new"])
         new = self._alloc(c["new"], "anon")
         try:
-            c["got"] = self.model.charge_new_page(new, target)
+            c["got"] = self._hold(new, self.model.charge_new_page(new, target))
         except ChargeFailed:
             self._put(new)
             raise
@@ -1012,6 +1026,7 @@ class Engine:
         """Under the page table lock: the new page replaces the old one's pte."""
         old, new = self.pages[c["old"]], self.pages[c["new"]]
         self._map(new, take_ref=False)
+        self._settle(new)
         self.model.commit_new_page(new, c["got"])
         self._lru_add(new)
         self._remove_rmap(old)
@@ -1091,7 +1106,7 @@ class Engine:
         page = self.pages[c["name"]]
         target = self.memcg(c["memcg"]) if c["memcg"] is not None else self.root
         try:
-            c["got"] = self.model.try_charge(page, target)
+            c["got"] = self._hold(page, self.model.try_charge(page, target))
         except ChargeFailed:
             self._unlock(page)
             self._put(page)
@@ -1104,6 +1119,7 @@ class Engine:
         if c["reuse"]:
             self._reuse_swap_page(page)
         self._map(page, take_ref=False, swapin=True)  # the lookup reference becomes the pte's
+        self._settle(page)
         self.model.commit_charge(page, c["got"], True)
         self._swap_free(entry)
 

@@ -237,6 +237,9 @@ class Reservation:
     memcg: MemCgroup | None
     nr: int
     memsw: bool  # whether try_charge also charged memsw
+    # a composite's own charge between its try_charge and commit phases (the kernel's local
+    # `memcg` variable): state the invariants count, not a line of the trace
+    local: bool = False
 
     FP_FIELDS = ("memcg", "nr", "memsw")
 

@@ -243,7 +243,8 @@ class Search:
         problem = m.main_end()
         messages = [f"scenario error: {problem}"] if problem else []
         for rec in m.postcondition():
-            messages.extend(rec.messages)
+            if rec.expects_failed:
+                messages.extend(rec.messages)
         if not messages:
             res.good += new
             return

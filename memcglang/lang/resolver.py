@@ -225,7 +225,7 @@ class Resolver:
         if isinstance(stmt, ast.Thread):
             self.thread(stmt)
             return
-        if self.in_threads and not isinstance(stmt, (ast.Expect, ast.Show)):
+        if self.in_threads and not postcondition(stmt):
             self.error_at(stmt, "after the thread blocks only `expect` and `show` may follow",
                           "a file with threads is: setup, thread blocks, postconditions",
                           width=self._verb_width(stmt))
@@ -568,3 +568,12 @@ class Resolver:
 def resolve(program: ast.Program, max_repeat: int = MAX_REPEAT) -> Resolution:
     """Check a parsed program; raise StaticErrors with every error found."""
     return Resolver(program, max_repeat).resolve()
+
+
+def postcondition(stmt: ast.Stmt) -> bool:
+    """`expect` and `show`, also under `only` (what may follow the thread blocks)."""
+    if isinstance(stmt, ast.Only):
+        return postcondition(stmt.stmt)
+    if isinstance(stmt, ast.OnlyBlock):
+        return all(postcondition(s) for s in stmt.body)
+    return isinstance(stmt, (ast.Expect, ast.Show))

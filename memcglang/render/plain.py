@@ -65,10 +65,10 @@ def change(record) -> str | None:
         if old is MISSING and isinstance(new, (Page, SwapEntry, MemCgroup)):
             kind = {Page: "page", SwapEntry: "swap entry", MemCgroup: "memcg"}[type(new)]
             return f"+ {kind} {new.name}"
-        if isinstance(new, Reservation):
+        if isinstance(new, Reservation) and not new.local:
             who = new.memcg.name if new.memcg is not None else "NULL"
             return f"+ reservation of {new.page.name} by {new.thread}: {who}"
-        if isinstance(old, Reservation):
+        if isinstance(old, Reservation) and not old.local:
             return f"- reservation of {old.page.name} by {old.thread}"
         return None  # windows, zaps and carried violations are bookkeeping
     if isinstance(obj, (Cost, Window, Zap)):
