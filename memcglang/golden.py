@@ -6,6 +6,10 @@ scenario's own directory: the trace names the file by its base name, so goldens 
 on where the tests run from. A case passes when the run passes (its `expect` lines hold) and
 its trace equals the golden file byte for byte. Files are written only when updating, and
 only for runs that pass: an `expect` inside a scenario beats a golden line.
+
+A scenario of threads whose leading comment says `# explore: 3.17 Always, legacy Sometimes`
+is a case of `memcglang explore` per model instead: it passes when the search's verdict is
+the one named and its report equals `NAME.MODEL.explore.out`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import attrs
 MODELS = ("v1", "3.17", "legacy")
 MODELS_LINE = re.compile(r"#\s*models\s*:(.*)")
 NO_GOLDEN = re.compile(r"#\s*golden\s*:\s*none\b")
+EXPLORE_LINE = re.compile(r"#\s*explore\s*:(.*)")
+VERDICTS = ("Always", "Sometimes", "Never")
+VERDICT_LINE = re.compile(r"verdict: (?:incomplete .*; so far )?(\w+):")
 STATEMENT_LINE = re.compile(r"(?P<file>[^\s:]+\.mcg):(?P<line>\d+)(\[[^\]]*\])?: ")
 
 
@@ -30,10 +37,11 @@ class Case:
     model: str | None
     problem: str | None = None  # why it cannot run at all
     kept: bool = True  # False: `# golden: none`, the run's expects are the whole test
+    verdict: str | None = None  # an explore case: the verdict it must give
 
     @property
     def golden(self) -> Path:
-        return golden_path(self.scenario, self.model)
+        return golden_path(self.scenario, self.model, self.verdict is not None)
 
     @property
     def id(self) -> str:
@@ -64,8 +72,8 @@ class Result:
         return self.status != "failed"
 
 
-def golden_path(scenario: Path, model: str | None) -> Path:
-    return scenario.with_name(f"{scenario.stem}.{model}.out")
+def golden_path(scenario: Path, model: str | None, explore: bool = False) -> Path:
+    return scenario.with_name(f"{scenario.stem}.{model}{'.explore' if explore else ''}.out")
 
 
 def leading_comment(text: str):
@@ -95,6 +103,24 @@ def models_of(text: str) -> tuple[list[str], str | None]:
                 "runs under, e.g. `# models: v1 3.17`")
 
 
+def explore_of(text: str) -> tuple[dict[str, str] | None, str | None]:
+    """The `# explore: MODEL VERDICT, …` line of a leading comment (None without one), and a
+    problem if it is malformed."""
+    for stripped in leading_comment(text):
+        m = EXPLORE_LINE.match(stripped)
+        if m is None:
+            continue
+        found: dict[str, str] = {}
+        for item in m.group(1).split(","):
+            words = item.split()
+            if len(words) != 2 or words[0] not in MODELS or words[1] not in VERDICTS:
+                return {}, (f"`# explore:` item {item.strip()!r} is not `MODEL VERDICT` "
+                            f"(models: {', '.join(MODELS)}; verdicts: {', '.join(VERDICTS)})")
+            found[words[0]] = words[1]
+        return found, None
+    return None, None
+
+
 def golden_kept(text: str) -> bool:
     """False when the leading comment says `# golden: none`: a scenario whose trace is too
     long to read (a 1,000-page munmap) is pinned by its expect lines alone."""
@@ -107,6 +133,15 @@ def scenario_cases(scenario: Path) -> tuple[list[Case], list[Stale]]:
         text = scenario.read_bytes().decode("utf-8", errors="replace")
     except OSError as e:
         return [Case(scenario, None, f"cannot read it: {e.strerror}")], []
+    verdicts, problem = explore_of(text)
+    if problem:
+        return [Case(scenario, None, problem)], []
+    if verdicts is not None:
+        stale = [Stale(scenario, path) for m in MODELS
+                 for path in (golden_path(scenario, m), golden_path(scenario, m, True))
+                 if path.exists() and (m not in verdicts or not path.name.endswith(
+                     ".explore.out"))]
+        return [Case(scenario, m, verdict=v) for m, v in verdicts.items()], stale
     models, problem = models_of(text)
     if problem:
         return [Case(scenario, None, problem)], []
@@ -151,12 +186,37 @@ def actual(scenario: Path, model: str, quiet: bool = False) -> tuple[str, int]:
     return "".join(line + "\n" for line in lines), 1 if failed else 0
 
 
+def explored(scenario: Path, model: str) -> tuple[str, int]:
+    """`memcglang explore`'s plain report of `scenario` under `model` as its golden file would
+    hold it, and its exit status."""
+    from memcglang.explore.report import explore
+    from memcglang.lang.diagnostics import StaticErrors
+    from memcglang.runner import load
+
+    lines: list[str] = []
+    try:
+        program, resolution = load(str(scenario), name=scenario.name)
+    except StaticErrors as e:
+        return e.format() + "\n", 2
+    status = explore(program, resolution, model, lines.append)
+    return "".join(line + "\n" for line in lines), status
+
+
 def check(case: Case, update: bool = False) -> Result:
     """Run one case, compare it with its golden file; with `update`, write the golden file of
     a passing run when it differs."""
     if case.problem:
         return Result("failed", f"{case.scenario}: {case.problem}")
-    text, status = actual(case.scenario, case.model)
+    if case.verdict is not None:
+        text, status = explored(case.scenario, case.model)
+        m = VERDICT_LINE.search(text)
+        got = m.group(1) if m and status != 3 else None
+        if got != case.verdict:
+            return Result("failed", f"{case.scenario}: explore under {case.model} should say "
+                                    f"{case.verdict}, but:\n{text}")
+        status = 0
+    else:
+        text, status = actual(case.scenario, case.model)
     if status == 2:
         return Result("failed", f"{case.scenario}: does not run under {case.model}:\n{text}")
     if not case.kept:

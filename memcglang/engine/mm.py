@@ -200,9 +200,10 @@ class Engine:
         self.j.marks.append(pos)
         return pos
 
-    def rollback_to(self, pos: int) -> None:
-        """Undo every step after mark `pos`, cost counters included (the mark stays held)."""
-        self.j.rollback(pos)
+    def rollback_to(self, pos: int, fingerprint: int | None = None) -> None:
+        """Undo every step after mark `pos`, cost counters included (the mark stays held);
+        `fingerprint`, the state's fingerprint at the mark, saves refolding the records."""
+        self.j.rollback(pos, fingerprint)
 
     def release_mark(self, pos: int) -> None:
         self.j.marks.remove(pos)

@@ -333,13 +333,16 @@ class Journal:
     def pos(self) -> int:
         return self.base + len(self.log)
 
-    def rollback(self, pos: int) -> None:
-        """Undo every record written after absolute position `pos`."""
+    def rollback(self, pos: int, fp: int | None = None) -> None:
+        """Undo every record written after absolute position `pos` (`fp`: the fingerprint
+        there, when the caller kept it)."""
         if pos < self.base:
             raise ValueError("journal was truncated past that mark")
         log = self.log
         cut = pos - self.base
-        if self._fp_pos > pos:
+        if fp is not None:
+            self._fp, self._fp_pos = fp, pos
+        elif self._fp_pos > pos:
             self._fold(log[cut : self._fp_pos - self.base])  # xor is its own inverse
             self._fp_pos = pos
         for obj, field, old, _new in reversed(log[cut:]):

@@ -155,7 +155,7 @@ def counterexample_lines(program, resolution, model: str, example) -> list[str]:
             out.extend("  " + line for line in lines[1:])
         elif rec.expects_failed:
             out.extend("  " + line for line in plain.record_lines(rec))
-    if example.kind in ("deadlock", "postcondition"):
+    if example.kind == "deadlock":
         out.extend("  " + line for line in example.messages)
     return out
 

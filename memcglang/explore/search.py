@@ -83,6 +83,8 @@ class Tokens:
     def __init__(self, machine: Machine):
         self.parent: dict[str, str] = {}
         e = machine.engine
+        # memcgs exist from the setup on; their counters are the COUNTERS token
+        self.not_names = frozenset(e.memcgs) | {"root", "anon", "file", "shmem"}
         for page in e.pages.values():
             if page.entry is not None:
                 self.union(page.name, page.entry.name)
@@ -90,9 +92,13 @@ class Tokens:
             for op in ops:
                 if op.method in ("add_to_swap", "readahead", "swapin", "reclaim", "migrate",
                                  "replace_cache"):
-                    names = [a for a in op.args if isinstance(a, str)]
+                    names = self.names(op)
                     for a in names[1:]:
                         self.union(names[0], a)
+
+    def names(self, op: Op) -> list[str]:
+        """The pages and swap entries a statement names."""
+        return [a for a in op.args if isinstance(a, str) and a not in self.not_names]
 
     def find(self, name: str) -> str:
         name = name.split(".", 1)[0]
@@ -108,7 +114,7 @@ class Tokens:
 
     def of_op(self, op: Op) -> frozenset:
         """Everything the statement may touch, from its names and its kind."""
-        out = {self.find(a) for a in op.args if isinstance(a, str)}
+        out = {self.find(a) for a in self.names(op)}
         if op.method not in NO_COUNTERS:
             out.add(COUNTERS)
         return frozenset(out)
@@ -116,7 +122,7 @@ class Tokens:
     def of_step(self, machine: Machine, op: Op, records) -> set:
         """What one executed step touched: its names (what it read) and what it wrote."""
         e = machine.engine
-        out = {self.find(a) for a in op.args if isinstance(a, str)}
+        out = {self.find(a) for a in self.names(op)}
         skip = (e.windows, e.zaps, e.known)  # per-thread bookkeeping; carried violations
         for obj, field, _old, _new in records:
             cls = obj.__class__
@@ -139,13 +145,17 @@ class Tokens:
 
 @attrs.define
 class Frame:
-    """A state on the search stack: its journal mark, the threads' positions, its depth and
-    the threads still to take from it."""
+    """A state on the search stack: its journal mark, the threads' positions, its depth, the
+    threads still to take from it, and what its steps so far did."""
 
     mark: int
     pcs: tuple
     depth: int
-    pending: list | None = None
+    pending: list
+    fp: int = 0  # the engine's fingerprint here (restored with the rollback, not refolded)
+    fresh: bool = True  # no step from here has been followed yet: an ample step may still be
+    moved: bool = False  # some thread could move
+    blocked: list = attrs.Factory(list)  # threads waiting for a page lock
 
 
 class Search:
@@ -172,29 +182,39 @@ class Search:
             self.rest.append(suffix)
 
     def run(self) -> Result:
-        m, e, stack = self.m, self.m.engine, self.stack
-        pcs0 = tuple(START if ops else None for ops in m.ops)
-        self._push(pcs0, 0)
+        """Depth-first: each step is run once; a step that fails, blocks or is cut is undone
+        at once; an ok step is followed into its state."""
+        m, e, stack, res = self.m, self.m.engine, self.stack, self.result
+        self._push(tuple(START if ops else None for ops in m.ops), 0)
         while stack:
             f = stack[-1]
-            if f.pending is None:
-                f.pending = self._expand(f)
-                continue  # an ample step may have pushed a child
             if not f.pending:
+                if not f.moved and f.blocked:
+                    self._deadlock(f)
                 stack.pop()
                 e.release_mark(f.mark)
                 if stack:
-                    e.rollback_to(stack[-1].mark)
+                    e.rollback_to(stack[-1].mark, stack[-1].fp)
                     self.schedule.pop()
                 continue
+            if f.fresh:
+                f.fresh = False
+                if self.reduction and len(f.pending) > 1:
+                    self._ample(f)
+                    continue
             t = f.pending.pop(0)
             mv = m.step(t, f.pcs[t])
-            self.result.transitions += 1
+            res.transitions += 1
             if mv.kind == "ok":
+                f.moved = True
                 self._descend(f, t, mv)
-            else:  # the first pass recorded it; the state has not changed since
-                e.rollback_to(f.mark)
-        return self.result
+                continue
+            if mv.kind == "blocked":
+                f.blocked.append(t)
+            else:
+                self._record(f, t, mv)
+            e.rollback_to(f.mark, f.fp)
+        return res
 
     # -- states -----------------------------------------------------------------------------
     def _key(self, pcs) -> tuple:
@@ -223,11 +243,17 @@ class Search:
             res.distinct += 1
         self.visited[key] = depth
         res.explored += 1
-        res.max_depth = max(res.max_depth, depth)
-        if all(pc is None for pc in pcs):
+        if depth > res.max_depth:
+            res.max_depth = depth
+        live = [t for t, pc in enumerate(pcs) if pc is not None]
+        if not live:
             self._final(new=seen is None)
             return False
-        self.stack.append(Frame(self.m.engine.mark(), pcs, depth))
+        if depth >= self.max_depth:
+            res.incomplete = res.incomplete or f"--max-depth {self.max_depth}"
+            return False
+        e = self.m.engine
+        self.stack.append(Frame(e.mark(), pcs, depth, live, key[0]))
         return True
 
     def _descend(self, f: Frame, t: int, mv: Move) -> None:
@@ -236,7 +262,7 @@ class Search:
         self.schedule.append((t, f.pcs[t]))
         if not self._push(pcs, f.depth + 1):
             self.schedule.pop()
-            self.m.engine.rollback_to(f.mark)
+            self.m.engine.rollback_to(f.mark, f.fp)
 
     def _final(self, new: bool) -> None:
         res, m = self.result, self.m
@@ -253,33 +279,30 @@ class Search:
             res.bad_final = Failure("postcondition", "the postcondition fails", messages,
                                     list(self.schedule))
 
-    # -- transitions ------------------------------------------------------------------------
-    def _expand(self, f: Frame) -> list:
-        """Take one step of every thread that can move: record what fails, blocks or is cut;
-        take an ample step alone (its child is pushed, nothing else is pending); else return
-        the threads whose steps ran, to take one by one."""
-        res, m, e = self.result, self.m, self.m.engine
-        if f.depth >= self.max_depth:
-            res.incomplete = res.incomplete or f"--max-depth {self.max_depth}"
-            return []
-        live = [t for t, pc in enumerate(f.pcs) if pc is not None]
-        ok, blocked = [], []
-        for t in live:
+    # -- steps ------------------------------------------------------------------------------
+    def _ample(self, f: Frame) -> bool:
+        """Run every thread's step once: record what fails, blocks or is cut; follow the first
+        step that is independent of everything the other threads may still do, alone (True);
+        else leave the threads whose steps ran ok pending, to follow one by one."""
+        m, e, res = self.m, self.m.engine, self.result
+        ok = []
+        for t in f.pending:
             mv = m.step(t, f.pcs[t])
             res.transitions += 1
             if mv.kind == "ok":
-                if self.reduction and len(live) > 1 and self._independent(f, t):
+                f.moved = True
+                if self._independent(f, t):
+                    f.pending = []
                     self._descend(f, t, mv)
-                    return []
+                    return True
                 ok.append(t)
             elif mv.kind == "blocked":
-                blocked.append(t)
+                f.blocked.append(t)
             else:
                 self._record(f, t, mv)
-            e.rollback_to(f.mark)
-        if not ok and blocked:
-            self._deadlock(f, blocked)
-        return ok
+            e.rollback_to(f.mark, f.fp)
+        f.pending = ok
+        return False
 
     def _independent(self, f: Frame, t: int) -> bool:
         """Whether thread t's step, just run, touched nothing another thread may still touch."""
@@ -297,9 +320,9 @@ class Search:
         schedule = self.schedule + [(t, f.pcs[t])]
         self._failure("fail", mv.label, mv.messages, schedule)
 
-    def _deadlock(self, f: Frame, blocked: list) -> None:
+    def _deadlock(self, f: Frame) -> None:
         m = self.m
-        waiting = "; ".join(m.label(t, f.pcs[t]) for t in blocked)
+        waiting = "; ".join(m.label(t, f.pcs[t]) for t in f.blocked)
         self._failure("deadlock", f"deadlock: {waiting}",
                       [f"deadlock: no thread can move; waiting: {waiting}"], list(self.schedule))
 

@@ -75,8 +75,8 @@ class Machine:
         self.interp = Interpreter(program, resolution, model, track_fingerprint=True)
         self.engine = self.interp.engine
         stmts = program.stmts
-        first = next(i for i, s in enumerate(stmts) if isinstance(s, ast.Thread))
-        last = max(i for i, s in enumerate(stmts) if isinstance(s, ast.Thread))
+        at = [i for i, s in enumerate(stmts) if isinstance(s, ast.Thread)] or [len(stmts)]
+        first, last = at[0], at[-1]
         self.setup_stmts = stmts[:first]
         self.thread_stmts = [s for s in stmts[first:last + 1] if isinstance(s, ast.Thread)]
         self.post_stmts = stmts[last + 1:]
