@@ -94,12 +94,12 @@ def summary_lines(res: Result) -> list[str]:
         f"transitions, max depth {res.max_depth}; partial-order reduction "
         f"{'on' if res.reduction else 'off'}",
     ]
-    for f in res.failures.values():
+    for _label, f in sorted(res.failures.items()):
         out.append(f"failure: {f.label} (found {f.count} time{'s' if f.count != 1 else ''})")
     if res.bad_final is not None:
         out.append(f"failure: {res.bad} final state{'s' if res.bad != 1 else ''} where the "
                    "postcondition fails")
-    for label, n in res.cuts.items():
+    for label, n in sorted(res.cuts.items()):
         out.append(f"cut: {label} ({n} interleaving{'s' if n != 1 else ''} dropped: an mm "
                    "contract a kernel caller checks first)")
     return out

@@ -172,6 +172,8 @@ class Search:
         self.stack: list[Frame] = []
         self.schedule: list = []  # [(thread, position)] from the initial state to the top frame
         # rest[t][i]: the footprint of thread t's statements from i to its end
+        self.named = [[frozenset(map(self.tokens.find, self.tokens.names(op))) for op in ops]
+                      for ops in machine.ops]
         self.rest = []
         for ops in machine.ops:
             acc: frozenset = frozenset()
@@ -280,13 +282,14 @@ class Search:
                                     list(self.schedule))
 
     # -- steps ------------------------------------------------------------------------------
-    def _ample(self, f: Frame) -> bool:
-        """Run every thread's step once: record what fails, blocks or is cut; follow the first
-        step that is independent of everything the other threads may still do, alone (True);
-        else leave the threads whose steps ran ok pending, to follow one by one."""
+    def _ample(self, f: Frame) -> None:
+        """Look for an ample step: run the steps that may be independent of everything the
+        other threads can still do (a step reads what its statement names, so a name another
+        thread may touch rules it out without running it); follow the first that is, alone.
+        Steps run here that fail, block or are cut are recorded and leave `pending`; the
+        others stay, to be followed one by one."""
         m, e, res = self.m, self.m.engine, self.result
-        ok = []
-        for t in f.pending:
+        for t in [t for t in f.pending if self._may_be_independent(f, t)]:
             mv = m.step(t, f.pcs[t])
             res.transitions += 1
             if mv.kind == "ok":
@@ -294,15 +297,19 @@ class Search:
                 if self._independent(f, t):
                     f.pending = []
                     self._descend(f, t, mv)
-                    return True
-                ok.append(t)
-            elif mv.kind == "blocked":
-                f.blocked.append(t)
+                    return
             else:
-                self._record(f, t, mv)
+                f.pending.remove(t)
+                if mv.kind == "blocked":
+                    f.blocked.append(t)
+                else:
+                    self._record(f, t, mv)
             e.rollback_to(f.mark, f.fp)
-        f.pending = ok
-        return False
+
+    def _may_be_independent(self, f: Frame, t: int) -> bool:
+        mine = self.named[t][f.pcs[t][0]]
+        return all(u == t or pc is None or mine.isdisjoint(self.rest[u][pc[0]])
+                   for u, pc in enumerate(f.pcs))
 
     def _independent(self, f: Frame, t: int) -> bool:
         """Whether thread t's step, just run, touched nothing another thread may still touch."""
