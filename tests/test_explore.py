@@ -217,6 +217,43 @@ def test_reduction_shrinks_a_three_thread_search():
     assert counts[True] * 3 < counts[False]
 
 
+def test_charges_commute_unless_a_limit_orders_them(tmp_path):
+    """Two faults in two memcgs: their counters chain up to root, but two charges of counters
+    without a limit commute (usage adds up, max_usage ends the same), so one order is enough:
+    2 + 2 phases give a line of 5 states, not the 3 x 3 grid. With a limit, the order can
+    decide which charge fails: both orders are taken."""
+    text = "memcg A%s\nmemcg B\nthread X {\n  fault P in A\n}\nthread Y {\n  fault Q in B\n}\n"
+    assert search(text % "", "3.17", tmp_path, reduction=False).distinct == 9
+    assert search(text % "", "3.17", tmp_path).distinct == 5
+    limited = search(text % " limit=4", "3.17", tmp_path)
+    assert 5 < limited.distinct <= 9 and limited.verdict == "Always"
+
+
+def test_a_charge_and_an_uncharge_do_not_commute(tmp_path):
+    """max_usage tells their order: both orders are kept, and they end in different states."""
+    text = ("memcg A\nfault P in A\nthread X {\n  fault Q in A\n}\nthread Y {\n"
+            "  unmap P\n}\n")
+    res = search(text, "3.17", tmp_path)
+    assert res.good == 2  # max_usage 2 (charge first) or 1 (uncharge first)
+
+
+def test_equal_states_made_of_recreated_objects_have_one_fingerprint():
+    """Backtracking re-creates pages and zap blocks as new objects: the fingerprint must see
+    the same state (it did not when a tuple of pages hashed by object identity)."""
+    e = Engine("3.17")
+    e.create_memcg("A")
+    mark = e.mark()
+    seen = []
+    for _ in range(3):
+        e.fault("R", "A")
+        e.zap_begin()
+        e.unmap("R")
+        seen.append(e.fingerprint())
+        assert e.fingerprint() == e.full_fingerprint()
+        e.rollback_to(mark)
+    assert len(set(seen)) == 1
+
+
 def test_a_deadlock_is_reported(tmp_path):
     text = """memcg A
 cache P in A

@@ -55,10 +55,29 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+_PLAIN = frozenset((int, str, bool, type(None)))
+
+
 def fp_value(value):
-    """The hashable stand-in of a field value: objects by their key."""
+    """The hashable stand-in of a field value: objects by their key (so that equal states
+    made of different objects, as re-created by backtracking, hash alike)."""
+    cls = value.__class__
+    if cls in _PLAIN:
+        return value
+    if cls is tuple:
+        return tuple(map(fp_value, value))
     key = getattr(value, "key", None)
     return value if key is None else key
+
+
+_FP_SETS: dict = {}  # class -> frozenset of its FP_FIELDS
+
+
+def fp_fields(cls) -> frozenset:
+    found = _FP_SETS.get(cls)
+    if found is None:
+        found = _FP_SETS[cls] = frozenset(getattr(cls, "FP_FIELDS", ()))
+    return found
 
 
 @attrs.define(eq=False)
@@ -345,10 +364,13 @@ class Journal:
         elif self._fp_pos > pos:
             self._fold(log[cut : self._fp_pos - self.base])  # xor is its own inverse
             self._fp_pos = pos
-        for obj, field, old, _new in reversed(log[cut:]):
+        created = self.created
+        for obj, field, old, new in reversed(log[cut:]):
             if obj.__class__ is dict:
                 if old is MISSING:
                     del obj[field]
+                    if created:
+                        created.pop(new, None)  # its creation is undone
                 else:
                     obj[field] = old
             else:
@@ -399,7 +421,9 @@ class Journal:
                 if new is not MISSING:
                     fp ^= self.created.get(new, 0)
                 continue
-            fields = getattr(obj, "FP_FIELDS", ())
+            fields = _FP_SETS.get(obj.__class__)
+            if fields is None:
+                fields = fp_fields(obj.__class__)
             if field not in fields:
                 continue
             key = obj.key

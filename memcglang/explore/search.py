@@ -27,11 +27,22 @@ from memcglang.explore.threads import START, Machine, Move, Op
 
 DEFAULT_MAX_STATES = 1_000_000
 DEFAULT_MAX_DEPTH = 10_000
-COUNTERS = "<res_counters>"
+# What a step does to res_counters (any memcg's: a hierarchy chains them up to root): charges
+# (+), uncharges (-), or reads or resets them in a way whose result depends on the order (!:
+# a failed charge's failcnt, a limit). Two charges commute when no counter has a limit (usage
+# adds up, max_usage ends the same); two uncharges commute; a charge and an uncharge do not
+# (max_usage tells their order).
+CHARGE, UNCHARGE, EXCLUSIVE = "<res_counter +>", "<res_counter ->", "<res_counter !>"
 STAT_FIELDS = frozenset(("cache", "rss", "rss_huge", "swap", "pgpgin", "pgpgout", "css"))
-# engine methods that never charge or uncharge (their footprint has no res_counter)
+# engine methods that never touch a res_counter
 NO_COUNTERS = frozenset(("alloc", "get", "lock", "unlock", "lru_add", "isolate", "map",
                          "add_to_cache", "add_to_swap", "readahead", "zap_begin", "batch_begin"))
+CHARGES_ONLY = frozenset(("try_charge", "charge", "fault"))
+UNCHARGES_ONLY = frozenset(("put", "unmap", "release", "zap_end", "free_swap", "cancel",
+                            "delete_from_cache", "delete_from_swap_cache", "swapout",
+                            "try_to_unmap", "putback", "batch_end", "truncate", "reclaim",
+                            "commit", "migrate"))
+ORDERED = frozenset(("set_limits", "move"))  # read usage against a limit, or precharge
 
 
 @attrs.define
@@ -115,21 +126,35 @@ class Tokens:
     def of_op(self, op: Op) -> frozenset:
         """Everything the statement may touch, from its names and its kind."""
         out = {self.find(a) for a in self.names(op)}
-        if op.method not in NO_COUNTERS:
-            out.add(COUNTERS)
+        method = op.method
+        if method in ORDERED:
+            out |= {CHARGE, UNCHARGE, EXCLUSIVE}
+        elif method in CHARGES_ONLY:
+            out.add(CHARGE)
+        elif method in UNCHARGES_ONLY:
+            out.add(UNCHARGE)
+        elif method not in NO_COUNTERS:
+            out |= {CHARGE, UNCHARGE}
         return frozenset(out)
 
     def of_step(self, machine: Machine, op: Op, records) -> set:
         """What one executed step touched: its names (what it read) and what it wrote."""
         e = machine.engine
         out = {self.find(a) for a in self.names(op)}
+        if op.method in ORDERED:
+            out.add(EXCLUSIVE)
         skip = (e.windows, e.zaps, e.known)  # per-thread bookkeeping; carried violations
-        for obj, field, _old, _new in records:
+        for obj, field, old, new in records:
             cls = obj.__class__
             if cls is Page or cls is SwapEntry:
                 out.add(self.find(obj.name))
             elif cls is ResCounter:
-                out.add(COUNTERS)
+                if field == "usage":
+                    out.add(CHARGE if new > old else UNCHARGE)
+                elif field == "max_usage":
+                    out.add(CHARGE)
+                elif field != "expected":  # failcnt, limit (expected: the checker's)
+                    out.add(EXCLUSIVE)
             elif cls is MemCgroup:
                 if field not in STAT_FIELDS:
                     out.add(obj.name)
@@ -139,7 +164,7 @@ class Tokens:
                 elif obj is e.reservations:
                     out.add(self.find(field[1]))
                 elif not any(obj is s for s in skip):
-                    out.add(COUNTERS)  # unknown: assume the worst
+                    out |= {CHARGE, UNCHARGE, EXCLUSIVE}  # unknown: assume the worst
         return out
 
 
@@ -174,6 +199,15 @@ class Search:
         # rest[t][i]: the footprint of thread t's statements from i to its end
         self.named = [[frozenset(map(self.tokens.find, self.tokens.names(op))) for op in ops]
                       for ops in machine.ops]
+        # charges commute unless a limit can make one fail
+        e = machine.engine
+        limited = any(c.limit is not None for m in e.memcgs.values() for c in (m.res, m.memsw))
+        limited = limited or any(op.method == "set_limits" for ops in machine.ops for op in ops)
+        self.conflicting = {
+            CHARGE: {UNCHARGE, EXCLUSIVE} | ({CHARGE} if limited else set()),
+            UNCHARGE: {CHARGE, EXCLUSIVE},
+            EXCLUSIVE: {CHARGE, UNCHARGE, EXCLUSIVE},
+        }
         self.rest = []
         for ops in machine.ops:
             acc: frozenset = frozenset()
@@ -281,6 +315,16 @@ class Search:
             res.bad_final = Failure("postcondition", "the postcondition fails", messages,
                                     list(self.schedule))
 
+    def conflicts(self, footprint: set) -> set:
+        """A step's footprint as what it conflicts with: its names, and for each kind of
+        res_counter access the kinds that do not commute with it."""
+        out = set(footprint)
+        for token in (CHARGE, UNCHARGE, EXCLUSIVE):
+            if token in footprint:
+                out.discard(token)
+                out |= self.conflicting[token]
+        return out
+
     # -- steps ------------------------------------------------------------------------------
     def _ample(self, f: Frame) -> None:
         """Look for an ample step: run the steps that may be independent of everything the
@@ -315,7 +359,7 @@ class Search:
         """Whether thread t's step, just run, touched nothing another thread may still touch."""
         m = self.m
         op = m.ops[t][f.pcs[t][0]]
-        mine = self.tokens.of_step(m, op, m.engine.j.since(f.mark))
+        mine = self.conflicts(self.tokens.of_step(m, op, m.engine.j.since(f.mark)))
         return all(u == t or pc is None or mine.isdisjoint(self.rest[u][pc[0]])
                    for u, pc in enumerate(f.pcs))
 
