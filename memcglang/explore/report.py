@@ -166,7 +166,7 @@ def replay_text(scenario: str, model: str, program, resolution, schedule: list) 
              "this schedule step for step",
              f"scenario {scenario}", f"model {model}",
              "# thread  statement  phase   (the statement's line and text)"]
-    for t, (i, phase, _ctx) in schedule:
+    for t, (i, phase, *_) in schedule:
         op = m.ops[t][i]
         lines.append(f"{m.names[t]} {i} {phase}  # {op.stmt.line}: {m.text(op)}"
                      f"{m.phase_suffix(op, phase)}")
@@ -212,7 +212,7 @@ def replay(program, resolution, model: str, steps: list, emit) -> int:
     for name, i, phase in steps:
         if name not in names:
             raise ReplayError(f"the scenario has no thread {name}")
-        schedule.append((names.index(name), (i, phase, None)))
+        schedule.append((names.index(name), (i, phase, None, None)))
     emit(plain.header(program.filename, model, resolution.swapaccount) + ", replay")
     tally = plain.Tally()
     engine = None

@@ -254,15 +254,8 @@ class Search:
 
     # -- states -----------------------------------------------------------------------------
     def _key(self, pcs) -> tuple:
-        parts = []
-        for pc in pcs:
-            if pc is None or pc[2] is None:
-                parts.append(pc)
-            else:
-                i, phase, ctx = pc
-                parts.append((i, phase, tuple((k, getattr(v, "name", v))
-                                              for k, v in ctx.items() if k != "end")))
-        return (self.m.engine.fingerprint(), tuple(parts))
+        return (self.m.engine.fingerprint(),
+                tuple(pc if pc is None else (pc[0], pc[1], pc[3]) for pc in pcs))
 
     def _push(self, pcs, depth: int) -> bool:
         """The engine is in a state just reached: expand it (push a frame) when it is new or

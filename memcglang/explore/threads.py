@@ -63,7 +63,7 @@ class Move:
     messages: list = attrs.Factory(list)  # the report (dump_page, violations, …)
 
 
-START = (0, 0, None)
+START = (0, 0, None, None)  # (statement, phase, context, the context's key for the search)
 
 
 class Machine:
@@ -157,7 +157,7 @@ class Machine:
 
     def step(self, t: int, pc: tuple) -> Move:
         """Run the next step of thread `t` at position `pc` (see the module docstring)."""
-        i, phase, ctx = pc
+        i, phase, ctx, _ = pc
         ops = self.ops[t]
         op = ops[i]
         e = self.engine
@@ -205,9 +205,10 @@ class Machine:
 
     def _next(self, t: int, i: int, phase: int, c, done: bool, result) -> Move:
         if not done:
-            return Move("ok", (i, phase + 1, c), result)
+            key = tuple((k, getattr(v, "name", v)) for k, v in c.items() if k != "end")
+            return Move("ok", (i, phase + 1, c, key), result)
         if i + 1 < len(self.ops[t]):
-            return Move("ok", (i + 1, 0, None), result)
+            return Move("ok", (i + 1, 0, None, None), result)
         try:  # the thread's last step: it must leave nothing behind
             self.engine.end_thread(self.names[t])
         except ScenarioError as err:
@@ -230,7 +231,7 @@ class Machine:
 
     def label(self, t: int, pc: tuple) -> str:
         """`X swapin E as Q [lock 2/5]`: a thread's next step, for reports."""
-        i, phase, _ = pc
+        i, phase = pc[:2]
         op = self.ops[t][i]
         return f"{op.thread} {self.text(op)}{self.phase_suffix(op, phase)}"
 
