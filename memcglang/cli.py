@@ -174,14 +174,19 @@ def explore(path: str, model: str | None, max_states: int, max_depth: int, reduc
     """Search every interleaving of the file's threads; 0 Always, 1 a failure or a
     postcondition that does not always hold, 2 usage or syntax error, 3 a bound was hit."""
     from memcglang.explore.report import explore as search
+    from memcglang.lang.diagnostics import StaticErrors
 
     loaded = _load(path, [model], max_repeat, err)
     if loaded is None:
         return 2
     program, resolution, (chosen,) = loaded
-    return search(program, resolution, chosen, lambda line: print(line, file=out),
-                  max_states=max_states, max_depth=max_depth, reduction=reduction,
-                  stats=stats or out.isatty(), replay_out=replay_out, scenario_path=path)
+    try:
+        return search(program, resolution, chosen, lambda line: print(line, file=out),
+                      max_states=max_states, max_depth=max_depth, reduction=reduction,
+                      stats=stats or out.isatty(), replay_out=replay_out, scenario_path=path)
+    except StaticErrors as e:
+        print(e.format(), file=err)
+        return 2
 
 
 def run_replay(replay_path: str, files: list[str], model: str | None, out, err,

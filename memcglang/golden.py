@@ -196,9 +196,9 @@ def explored(scenario: Path, model: str) -> tuple[str, int]:
     lines: list[str] = []
     try:
         program, resolution = load(str(scenario), name=scenario.name)
+        status = explore(program, resolution, model, lines.append)
     except StaticErrors as e:
         return e.format() + "\n", 2
-    status = explore(program, resolution, model, lines.append)
     return "".join(line + "\n" for line in lines), status
 
 

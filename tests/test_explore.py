@@ -315,8 +315,19 @@ def test_an_expect_inside_a_thread_turns_reduction_off(tmp_path):
 
 
 def test_a_file_without_threads_is_a_usage_error():
-    status, out, _ = mcg("explore", "scenarios/e1_anon_fault.mcg")
-    assert status == 2 and "no thread blocks" in out
+    status, out, err = mcg("explore", "scenarios/e1_anon_fault.mcg")
+    assert status == 2 and out == ""
+    assert err.startswith("scenarios/e1_anon_fault.mcg:1:1: error: no `thread` block")
+
+
+def test_expect_cost_is_a_usage_error(tmp_path):
+    """Cost counters are outside the fingerprint: one path to a state stands for all."""
+    path = tmp_path / "c.mcg"
+    path.write_text("memcg A\nthread X {\n  fault P in A\n}\nexpect cost res_counter 2\n")
+    status, out, err = mcg("explore", str(path))
+    assert status == 2 and out == ""
+    assert f"{path}:5:1: error: `expect cost` cannot be checked by explore" in err
+    assert "^~~~~~~~~~~" in err
 
 
 def test_stats_are_shown_only_when_asked():

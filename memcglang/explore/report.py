@@ -11,6 +11,7 @@ import time
 
 from memcglang.explore.search import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES, Result, Search
 from memcglang.explore.threads import START, Machine
+from memcglang.lang.diagnostics import Diagnostic, StaticErrors
 from memcglang.lang.interpreter import Record
 from memcglang.render import plain
 
@@ -35,13 +36,22 @@ def explore(program, resolution, model: str, emit, *, max_states: int = DEFAULT_
             max_depth: int = DEFAULT_MAX_DEPTH, reduction: bool = True, stats: bool = False,
             replay_out: str | None = None, scenario_path: str | None = None) -> int:
     """Search every interleaving and print the report; the exit status (0 Always, 1 a
-    failure or a postcondition that does not always hold, 3 a bound was hit)."""
+    failure or a postcondition that does not always hold, 3 a bound was hit). Raises
+    StaticErrors for what explore cannot check (`expect cost`)."""
     m = Machine(program, resolution, model)
+    if not m.thread_stmts:
+        raise StaticErrors([Diagnostic(program.filename, 1, 1, "no `thread` block: nothing to "
+                                       "interleave", program.line(1), 1,
+                                       "`memcglang run` runs a file without threads")])
+    if m.cost_expects():
+        raise StaticErrors([
+            Diagnostic(program.filename, s.line, s.col, "`expect cost` cannot be checked by "
+                       "explore", program.line(s.line), len("expect cost"),
+                       "cost counters are not part of a state: two paths to one state may "
+                       "differ in them (`memcglang run` checks them)")
+            for s in m.cost_expects()])
     emit(f"# memcglang explore: {program.filename}, model {model}, swap accounting "
          f"{'on' if resolution.swapaccount else 'off'}")
-    if not m.thread_stmts:
-        emit("no thread blocks: nothing to interleave (`memcglang run` runs the file)")
-        return 2
     records, failed = m.setup()
     if failed:
         emit("the setup (the statements before the threads) fails; the search does not start:")
@@ -94,6 +104,8 @@ def summary_lines(res: Result) -> list[str]:
         f"transitions, max depth {res.max_depth}; partial-order reduction "
         f"{'on' if res.reduction else 'off'}",
     ]
+    if not finals and not failures and not res.incomplete:
+        out.append("no interleaving reaches the end: every one is cut (below)")
     for _label, f in sorted(res.failures.items()):
         out.append(f"failure: {f.label} (found {f.count} time{'s' if f.count != 1 else ''})")
     if res.bad_final is not None:

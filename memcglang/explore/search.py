@@ -181,6 +181,7 @@ class Frame:
     fresh: bool = True  # no step from here has been followed yet: an ample step may still be
     moved: bool = False  # some thread could move
     blocked: list = attrs.Factory(list)  # threads waiting for a page lock
+    cut: bool = False  # some thread's step does not exist here (this path is infeasible)
 
 
 class Search:
@@ -225,7 +226,7 @@ class Search:
         while stack:
             f = stack[-1]
             if not f.pending:
-                if not f.moved and f.blocked:
+                if f.blocked and not f.moved and not f.cut:
                     self._deadlock(f)
                 stack.pop()
                 e.release_mark(f.mark)
@@ -359,6 +360,7 @@ class Search:
     def _record(self, f: Frame, t: int, mv: Move) -> None:
         res = self.result
         if mv.kind == "cut":
+            f.cut = True
             res.cuts[mv.label] = res.cuts.get(mv.label, 0) + 1
             return
         schedule = self.schedule + [(t, f.pcs[t])]

@@ -84,6 +84,23 @@ class Machine:
         self.ops = [self._compile(t) for t in self.thread_stmts]
         self.capture = capture
 
+    def cost_expects(self) -> list[ast.Expect]:
+        """`expect cost` after the setup: the search keeps one path to each state, and cost
+        counters (outside the fingerprint) differ between paths, so it cannot check them."""
+        found = []
+
+        def walk(stmt):
+            if isinstance(stmt, ast.Expect) and isinstance(stmt.target, ast.Cost):
+                found.append(stmt)
+            for inner in getattr(stmt, "body", ()) or ():
+                walk(inner)
+            if isinstance(stmt, ast.Only):
+                walk(stmt.stmt)
+
+        for stmt in (*self.thread_stmts, *self.post_stmts):
+            walk(stmt)
+        return found
+
     # -- setup and postcondition ------------------------------------------------------------
     def setup(self) -> tuple[list, bool]:
         """Run the setup as `run` does: (its records, whether it failed)."""

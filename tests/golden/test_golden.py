@@ -215,10 +215,17 @@ def test_every_scenario_opens_with_models_and_a_semantics_reference(path):
         if not line.startswith("#"):
             break
         header.append(line)
-    models, problem = golden.models_of(text)
+    verdicts, problem = golden.explore_of(text)
     assert problem is None
     assert any("SEMANTICS" in line for line in header), "the header names no SEMANTICS section"
     assert len(header) >= 3, "the header should say what kernel behaviour the scenario shows"
+    if verdicts is not None:  # an explore case: its golden is the search's report
+        for m, verdict in verdicts.items():
+            report = golden.golden_path(path, m, explore=True).read_text()
+            assert f"verdict: {verdict}:" in report
+        return
+    models, problem = golden.models_of(text)
+    assert problem is None
     if not golden.golden_kept(text):  # `# golden: none`: the expects are the whole test
         assert "expect cost" in text or text.count("\nexpect ") >= 3
         return
