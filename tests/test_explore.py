@@ -320,13 +320,17 @@ def test_a_file_without_threads_is_a_usage_error():
     assert err.startswith("scenarios/e1_anon_fault.mcg:1:1: error: no `thread` block")
 
 
-def test_expect_cost_is_a_usage_error(tmp_path):
-    """Cost counters are outside the fingerprint: one path to a state stands for all."""
+def test_expect_cost_or_events_is_a_usage_error(tmp_path):
+    """Cost and event counters are outside the fingerprint: one path to a state stands for
+    all, and paths may count them differently."""
     path = tmp_path / "c.mcg"
-    path.write_text("memcg A\nthread X {\n  fault P in A\n}\nexpect cost res_counter 2\n")
+    path.write_text("memcg A\nthread X {\n  fault P in A\n  expect A pgpgin 1 rss 1\n}\n"
+                    "expect cost res_counter 2\nexpect A usage 1 pgpgout 0\n")
     status, out, err = mcg("explore", str(path))
     assert status == 2 and out == ""
-    assert f"{path}:5:1: error: `expect cost` cannot be checked by explore" in err
+    assert f"{path}:4:12: error: explore cannot check `pgpgin`" in err
+    assert f"{path}:6:1: error: explore cannot check `cost`" in err
+    assert f"{path}:7:18: error: explore cannot check `pgpgout`" in err
     assert "^~~~~~~~~~~" in err
 
 

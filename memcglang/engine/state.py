@@ -145,9 +145,9 @@ class MemCgroup:
     css: int = 0  # references held by swap records (and legacy migration)
     children: tuple = ()
 
-    FP_FIELDS = (
-        "use_hierarchy", "cache", "rss", "rss_huge", "swap", "pgpgin", "pgpgout", "css", "children",
-    )
+    # pgpgin/pgpgout are event counters: sums in the order of events, not state (two paths to
+    # one state may count them differently), so outside the fingerprint, like the cost counters
+    FP_FIELDS = ("use_hierarchy", "cache", "rss", "rss_huge", "swap", "css", "children")
     FP_CHILDREN = ("res", "memsw")
 
     def __attrs_post_init__(self) -> None:

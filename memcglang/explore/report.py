@@ -37,19 +37,21 @@ def explore(program, resolution, model: str, emit, *, max_states: int = DEFAULT_
             replay_out: str | None = None, scenario_path: str | None = None) -> int:
     """Search every interleaving and print the report; the exit status (0 Always, 1 a
     failure or a postcondition that does not always hold, 3 a bound was hit). Raises
-    StaticErrors for what explore cannot check (`expect cost`)."""
+    StaticErrors for what explore cannot check (cost and event counters)."""
     m = Machine(program, resolution, model)
     if not m.thread_stmts:
         raise StaticErrors([Diagnostic(program.filename, 1, 1, "no `thread` block: nothing to "
                                        "interleave", program.line(1), 1,
                                        "`memcglang run` runs a file without threads")])
-    if m.cost_expects():
+    unchecked = m.unchecked_expects()
+    if unchecked:
         raise StaticErrors([
-            Diagnostic(program.filename, s.line, s.col, "`expect cost` cannot be checked by "
-                       "explore", program.line(s.line), len("expect cost"),
-                       "cost counters are not part of a state: two paths to one state may "
-                       "differ in them (`memcglang run` checks them)")
-            for s in m.cost_expects()])
+            Diagnostic(program.filename, s.line, s.col, f"explore cannot check `{what}`",
+                       program.line(s.line), len("expect cost") if what == "cost" else len(what),
+                       f"{'cost' if what == 'cost' else 'event'} counters are not part of a "
+                       "state: two paths to one state may count them differently "
+                       "(`memcglang run` checks them)")
+            for s, what in unchecked])
     emit(f"# memcglang explore: {program.filename}, model {model}, swap accounting "
          f"{'on' if resolution.swapaccount else 'off'}")
     records, failed = m.setup()

@@ -84,14 +84,20 @@ class Machine:
         self.ops = [self._compile(t) for t in self.thread_stmts]
         self.capture = capture
 
-    def cost_expects(self) -> list[ast.Expect]:
-        """`expect cost` after the setup: the search keeps one path to each state, and cost
-        counters (outside the fingerprint) differ between paths, so it cannot check them."""
+    def unchecked_expects(self) -> list:
+        """What an `expect` after the setup reads that is outside the fingerprint: the cost
+        counters and the event counters pgpgin/pgpgout. The search keeps one path to each
+        state, and paths to one state may count them differently, so it cannot check them:
+        [(the expect or check, what it reads)]."""
         found = []
 
         def walk(stmt):
-            if isinstance(stmt, ast.Expect) and isinstance(stmt.target, ast.Cost):
-                found.append(stmt)
+            if isinstance(stmt, ast.Expect):
+                if isinstance(stmt.target, ast.Cost):
+                    found.append((stmt, "cost"))
+                else:
+                    found.extend((c, c.field) for c in stmt.checks
+                                 if c.field in ("pgpgin", "pgpgout"))
             for inner in getattr(stmt, "body", ()) or ():
                 walk(inner)
             if isinstance(stmt, ast.Only):
