@@ -1,8 +1,8 @@
 """Every interleaving of a scenario's threads: depth-first search with the engine's journal
 rollback, a visited set of state fingerprints, and partial-order reduction (docs/explore.md).
 
-A state is the engine's fingerprint (cost counters and events excluded) with every thread's
-position. From each state the search takes one step of each thread that can move, rolls the
+A state is the engine's fingerprint (the cost and event counters excluded) with every
+thread's position. From each state the search takes one step of each thread that can move, rolls the
 engine back to the state's mark and takes the next. A state already reached at the same or a
 smaller depth is not expanded again, so the first counterexample of each length is found and
 the shortest one is kept.
@@ -11,8 +11,9 @@ Partial-order reduction (ample sets): when the step of one thread touches nothin
 thread can still touch — no page, swap entry or memcg field that their remaining statements
 name or may write — the other threads' steps commute with it, and the search takes that step
 alone. Statistics (rss, cache, swap, pgpgin, pgpgout, css) and cost counters are sums whose
-order does not matter; res_counter fields (usage, max_usage, failcnt, limit) are one shared
-object for all memcgs, since a hierarchy chains them. The state graph has no cycles (every
+order does not matter; res_counters are one shared object for all memcgs, since a hierarchy
+chains them, whose charges commute with charges when no counter has a limit and whose
+uncharges commute with uncharges. The state graph has no cycles (every
 step moves a thread forward), so the ample set needs no cycle proviso; final states,
 deadlocks and the step that breaks an invariant or a kernel assertion are all kept. A
 scenario whose threads contain `expect` reads state mid-way: reduction is off for it.
@@ -37,7 +38,8 @@ STAT_FIELDS = frozenset(("cache", "rss", "rss_huge", "swap", "pgpgin", "pgpgout"
 # engine methods that never touch a res_counter
 NO_COUNTERS = frozenset(("alloc", "get", "lock", "unlock", "lru_add", "isolate", "map",
                          "add_to_cache", "add_to_swap", "readahead", "zap_begin", "batch_begin"))
-CHARGES_ONLY = frozenset(("try_charge", "charge", "fault"))
+CHARGES_ONLY = frozenset(("try_charge", "fault"))  # (`charge` of a swap-cache page uncharges
+# its entry's memsw: it is in neither list)
 UNCHARGES_ONLY = frozenset(("put", "unmap", "release", "zap_end", "free_swap", "cancel",
                             "delete_from_cache", "delete_from_swap_cache", "swapout",
                             "try_to_unmap", "putback", "batch_end", "truncate", "reclaim",
@@ -94,7 +96,8 @@ class Tokens:
     def __init__(self, machine: Machine):
         self.parent: dict[str, str] = {}
         e = machine.engine
-        # memcgs exist from the setup on; their counters are the COUNTERS token
+        # memcgs exist from the setup on (their counters are the CHARGE/UNCHARGE tokens); the
+        # other strings a statement passes are kinds
         self.not_names = frozenset(e.memcgs) | {"root", "anon", "file", "shmem"}
         for page in e.pages.values():
             if page.entry is not None:
