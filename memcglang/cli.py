@@ -5,7 +5,8 @@
     memcglang test [PATH...] [--update]
     memcglang repl [FILE] [--model M]
     memcglang diff [FILE] --models A,B [--plain|--json]
-    memcglang explore FILE [--model M] [--max-states N] [--max-depth N] [--stats] [-o REPLAY]
+    memcglang explore FILE [--model M] [--max-states N] [--max-depth N] [--stats]
+                           [-o REPLAY [--counterexample N]]
     memcglang run --replay REPLAY [FILE]
 
 With no FILE, `run` runs the built-in tour (memcglang/tour.mcg). Exit codes (LANGUAGE §6):
@@ -170,7 +171,8 @@ def diff(path: str, models: str, mode: str, out, err, max_repeat: int = MAX_REPE
 
 
 def explore(path: str, model: str | None, max_states: int, max_depth: int, reduction: bool,
-            stats: bool, replay_out: str | None, out, err, max_repeat: int = MAX_REPEAT) -> int:
+            stats: bool, replay_out: str | None, out, err, max_repeat: int = MAX_REPEAT,
+            which: int = 1) -> int:
     """Search every interleaving of the file's threads; 0 Always, 1 a failure or a
     postcondition that does not always hold, 2 usage or syntax error, 3 a bound was hit."""
     from memcglang.explore.report import explore as search
@@ -183,7 +185,8 @@ def explore(path: str, model: str | None, max_states: int, max_depth: int, reduc
     try:
         return search(program, resolution, chosen, lambda line: print(line, file=out),
                       max_states=max_states, max_depth=max_depth, reduction=reduction,
-                      stats=stats or out.isatty(), replay_out=replay_out, scenario_path=path)
+                      stats=stats or out.isatty(), replay_out=replay_out, which=which,
+                      scenario_path=path)
     except StaticErrors as e:
         print(e.format(), file=err)
         return 2
@@ -309,12 +312,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.add_argument("--stats", action="store_true",
                                 help="also the time and states per second")
             parser.add_argument("-o", "--replay-out", metavar="REPLAY",
-                                help="write the counterexample's schedule to REPLAY")
+                                help="write a counterexample's schedule to REPLAY")
+            parser.add_argument("--counterexample", type=int, default=1, metavar="N",
+                                help="with -o: which counterexample (default 1, the shortest)")
             _max_repeat_option(parser)
             args = parser.parse_args(argv[1:])
             return explore(args.file, args.model, args.max_states, args.max_depth,
                            not args.no_reduction, args.stats, args.replay_out, sys.stdout,
-                           sys.stderr, args.max_repeat)
+                           sys.stderr, args.max_repeat, args.counterexample)
         if argv and argv[0] == "run":
             argv = argv[1:]
         parser = argparse.ArgumentParser(

@@ -23,6 +23,19 @@ from memcglang.runner import load
 ROOT = Path(__file__).resolve().parents[1]
 EXPLORE = ROOT / "scenarios" / "explore"
 STEP = re.compile(r"^  (\d+)\. (.*)$")
+HEAD = re.compile(r"^counterexample(?: (\d+) of \d+)? \((\d+) steps?\): (.*)$")
+
+
+def counterexamples(out: str) -> list[tuple[str, list[str]]]:
+    """[(what failed, [its step lines])] of an explore report, in order."""
+    found: list[tuple[str, list[str]]] = []
+    for line in out.splitlines():
+        head = HEAD.match(line)
+        if head:
+            found.append((head.group(3), []))
+        elif found and STEP.match(line):
+            found[-1][1].append(STEP.match(line).group(2))
+    return found
 
 
 def mcg(*args: str) -> tuple[int, str, str]:
@@ -57,11 +70,12 @@ def search(text: str, model: str, tmp_path: Path, **kw):
      "__mem_cgroup_commit_charge: VM_BUG_ON_PAGE(PageCgroupUsed"),
     ("swapin_locked", "3.17", "Always", None, None),
     ("swapin_locked", "legacy", "Always", None, None),
-    ("double_migration", "v1", "Sometimes", 16,
+    ("double_migration", "v1", "Sometimes", 21,
      "mem_cgroup_migrate: VM_BUG_ON_PAGE(!(pc->flags & PCG_MEM))"),
+    ("double_migration", "v1", "Sometimes", 14, "invariant I2 violated (A memsw)"),
     ("double_migration", "3.17", "Always", None, None),
     ("double_migration", "legacy", "Always", None, None),
-    ("legacy_case_d_race", "legacy", "Sometimes", 6, "invariant I4 violated at Y"),
+    ("legacy_case_d_race", "legacy", "Sometimes", 6, "invariant I4 violated (P charge)"),
     ("legacy_case_d_race", "3.17", "Always", None, None),
     ("legacy_case_d_race", "v1", "Always", None, None),
 ])
@@ -73,8 +87,8 @@ def test_scenario_verdicts(name, model, verdict, steps, failure):
     if steps is None:
         assert "counterexample" not in out and "failure:" not in out
     else:
-        assert f"counterexample ({steps} steps): {failure}" in out
-        assert len([line for line in out.splitlines() if STEP.match(line)]) == steps
+        (found,) = [s for what, s in counterexamples(out) if what.startswith(failure)]
+        assert len(found) == steps
 
 
 def test_the_unlocked_race_needs_both_try_charges_before_a_commit(tmp_path):
@@ -83,7 +97,7 @@ def test_the_unlocked_race_needs_both_try_charges_before_a_commit(tmp_path):
     status, out, _ = mcg("run", "scenarios/explore/swapin_unlocked.mcg", "--model", "3.17")
     assert status == 0, out
     _, out, _ = mcg("explore", "scenarios/explore/swapin_unlocked.mcg", "--model", "3.17")
-    steps = [STEP.match(line).group(2) for line in out.splitlines() if STEP.match(line)]
+    ((_, steps),) = counterexamples(out)
     tries = [i for i, s in enumerate(steps) if "try_charge Q" in s]
     commits = [i for i, s in enumerate(steps) if "commit Q" in s]
     assert len(tries) == 2 and len(commits) == 2 and max(tries) < min(commits)
@@ -113,16 +127,17 @@ def test_a_bound_hit_in_a_golden_case_is_not_a_verdict():
 
 
 # -- counterexamples replay ------------------------------------------------------------------
-@pytest.mark.parametrize("name, model", [("swapin_unlocked", "3.17"),
-                                         ("double_migration", "v1"),
-                                         ("legacy_case_d_race", "legacy")])
-def test_the_counterexample_replays_step_for_step(name, model, tmp_path):
+@pytest.mark.parametrize("name, model, which", [("swapin_unlocked", "3.17", 1),
+                                                ("double_migration", "v1", 1),
+                                                ("double_migration", "v1", 2),
+                                                ("legacy_case_d_race", "legacy", 1)])
+def test_the_counterexample_replays_step_for_step(name, model, which, tmp_path):
     replay = tmp_path / f"{name}.replay"
     status, out, _ = mcg("explore", f"scenarios/explore/{name}.mcg", "--model", model,
-                         "-o", str(replay))
+                         "-o", str(replay), "--counterexample", str(which))
     assert status == 1
-    assert f"replay: {replay} (memcglang run --replay {replay})" in out
-    found = [STEP.match(line).group(2) for line in out.splitlines() if STEP.match(line)]
+    assert f"replay: {replay} (memcglang run --replay {replay}), counterexample {which}" in out
+    found = counterexamples(out)[which - 1][1]
     status, trace, err = mcg("run", "--replay", str(replay))
     assert err == "" and status == 1
     assert trace.splitlines()[-1].endswith("-- FAILED")
@@ -130,7 +145,8 @@ def test_the_counterexample_replays_step_for_step(name, model, tmp_path):
         f"scenarios/explore/{name}.mcg:")]
     assert replayed == found
     # the failure is reported at the last step, with the same report as the explorer's
-    tail_explore = out.split(f"  {len(found)}. ")[1].split("replay:")[0].splitlines()[1:]
+    block = out.split("counterexample")[which].split("\nreplay:")[0]
+    tail_explore = block.split(f"  {len(found)}. ")[1].splitlines()[1:]
     tail_run = trace.split(replayed[-1])[1].split("state:")[0].splitlines()[1:]
     assert [s.strip() for s in tail_explore] == [s.strip() for s in tail_run if s.strip()
                                                  and "the run stops" not in s]
@@ -305,7 +321,7 @@ expect A usage 1
     assert res.verdict == "Always" and res.good == 2  # migrated, or not (P kept)
     res = search(base % "expect error EAGAIN: migrate P to Q", "3.17", tmp_path)
     assert res.verdict == "Sometimes"
-    assert any(f.startswith("expect failed at M") for f in res.failures)
+    assert res.failures["expect failed"].threads == {"M"}
 
 
 def test_an_expect_inside_a_thread_turns_reduction_off(tmp_path):

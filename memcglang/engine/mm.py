@@ -985,7 +985,7 @@ class Engine:
             raise
 
     def _cache_insert(self, c: dict) -> None:
-        """Under the mapping's tree_lock: the radix tree slot and the commit; then the LRU."""
+        """The radix tree slot (under the mapping's tree_lock), the commit, the LRU."""
         page = self.pages[c["name"]]
         self.call("add_to_page_cache", page.name)
         self._get(page)
@@ -1114,7 +1114,8 @@ class Engine:
             raise
 
     def _swapin_map(self, c: dict) -> None:
-        """Under the page table lock: [reuse_swap_page], rmap, commit, swap_free."""
+        """Under the page table lock: [reuse_swap_page], rmap, commit, swap_free, and
+        unlock_page (before pte_unmap_unlock)."""
         page = self.pages[c["name"]]
         entry = self.entries[c["entry"]]
         if c["reuse"]:
@@ -1123,9 +1124,7 @@ class Engine:
         self._settle(page)
         self.model.commit_charge(page, c["got"], True)
         self._swap_free(entry)
-
-    def _swapin_unlock(self, c: dict) -> None:
-        self._unlock(self.pages[c["name"]])
+        self._unlock(page)
 
     def _reuse_swap_page(self, page: Page) -> None:
         """reuse_swap_page (mm/swapfile.c): exclusive (unmapped, one swap reference) -> leave the
@@ -1236,8 +1235,19 @@ class Engine:
         self.model.prepare_migration(old, new)
 
     def _migrate_unmap(self, c: dict) -> None:
-        """try_to_unmap(TTU_MIGRATION): the ptes become migration entries."""
-        old = self.pages[c["old"]]
+        """page_get_anon_vma, then try_to_unmap(TTU_MIGRATION): the ptes become migration
+        entries. An anon page neither mapped nor in the swap cache has no anon_vma to be
+        had: -EAGAIN before anything moves (legacy's end_migration runs)."""
+        old, new = self.pages[c["old"]], self.pages[c["new"]]
+        if old.mapping == "anon" and not old.mapcount and not old.flags & PG_swapcache:
+            self.note(f"page_get_anon_vma({old.name}): not mapped, not in the swap cache: "
+                      "-EAGAIN")
+            self.model.end_migration(old, new, False)
+            self._unlock(old)
+            self.putback_lru_page(old)
+            self._putback_new(new)
+            raise KernelError("EAGAIN", f"{old.name} is anon but neither mapped nor in the swap "
+                              "cache (no anon_vma to migrate it with)")
         c["nptes"] = old.mapcount
         if old.mapcount:
             self.call("try_to_unmap", old.name, "TTU_MIGRATION")
@@ -1503,7 +1513,7 @@ PATHS = {
     "truncate": (Engine._truncate_lookup, Engine._truncate_lock, Engine._truncate_unmap,
                  Engine._truncate_delete, Engine._truncate_release),
     "swapin": (Engine._swapin_lookup, Engine._swapin_lock, Engine._swapin_charge,
-               Engine._swapin_map, Engine._swapin_unlock),
+               Engine._swapin_map),
     "reclaim": (Engine._reclaim_isolate, Engine._reclaim_trylock, Engine._reclaim_add_to_swap,
                 Engine._reclaim_unmap, Engine._reclaim_free),
     "migrate": (Engine._migrate_start, Engine._migrate_lock, Engine._migrate_unmap,

@@ -34,7 +34,8 @@ def thread_summary(m: Machine) -> str:
 
 def explore(program, resolution, model: str, emit, *, max_states: int = DEFAULT_MAX_STATES,
             max_depth: int = DEFAULT_MAX_DEPTH, reduction: bool = True, stats: bool = False,
-            replay_out: str | None = None, scenario_path: str | None = None) -> int:
+            replay_out: str | None = None, which: int = 1,
+            scenario_path: str | None = None) -> int:
     """Search every interleaving and print the report; the exit status (0 Always, 1 a
     failure or a postcondition that does not always hold, 3 a bound was hit). Raises
     StaticErrors for what explore cannot check (cost and event counters)."""
@@ -71,20 +72,25 @@ def explore(program, resolution, model: str, emit, *, max_states: int = DEFAULT_
     if stats:
         rate = res.distinct / elapsed if elapsed > 0 else 0.0
         emit(f"time: {elapsed:.3f} s, {rate:,.0f} distinct states/s")
-    example = res.counterexample()
-    if example is not None:
-        emit(f"counterexample ({len(example.schedule)} step"
+    examples = res.counterexamples()
+    for n, example in enumerate(examples, 1):
+        of = f" {n} of {len(examples)}" if len(examples) > 1 else ""
+        emit(f"counterexample{of} ({len(example.schedule)} step"
              f"{'s' if len(example.schedule) != 1 else ''}): {example.label}")
         for line in counterexample_lines(program, resolution, model, example):
             emit(line)
+    if examples:
+        example = examples[min(max(which, 1), len(examples)) - 1]
         if replay_out is not None:
             text = replay_text(scenario_path or program.filename, model, program, resolution,
                                example.schedule)
             with open(replay_out, "w", encoding="utf-8") as f:
                 f.write(text)
-            emit(f"replay: {replay_out} (memcglang run --replay {replay_out})")
+            emit(f"replay: {replay_out} (memcglang run --replay {replay_out}), counterexample "
+                 f"{examples.index(example) + 1}")
         else:
-            emit("replay: write it with -o FILE, then `memcglang run --replay FILE`")
+            emit("replay: write a counterexample with -o FILE [--counterexample N], then "
+                 "`memcglang run --replay FILE`")
     if res.incomplete:
         return 3
     return EXIT[res.verdict]
@@ -109,7 +115,9 @@ def summary_lines(res: Result) -> list[str]:
     if not finals and not failures and not res.incomplete:
         out.append("no interleaving reaches the end: every one is cut (below)")
     for _label, f in sorted(res.failures.items()):
-        out.append(f"failure: {f.label} (found {f.count} time{'s' if f.count != 1 else ''})")
+        where = ", ".join(sorted(t for t in f.threads if t))
+        out.append(f"failure: {f.label}{' in ' + where if where else ''} (found {f.count} "
+                   f"time{'s' if f.count != 1 else ''})")
     if res.bad_final is not None:
         out.append(f"failure: {res.bad} final state{'s' if res.bad != 1 else ''} where the "
                    "postcondition fails")

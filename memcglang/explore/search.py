@@ -55,6 +55,7 @@ class Failure:
     label: str
     messages: list
     schedule: list  # [(thread index, position)] from the initial state, the last one failing
+    threads: set = attrs.Factory(set)  # the threads whose step failed so
     count: int = 1
 
 
@@ -80,12 +81,17 @@ class Result:
             return "Never"
         return "Sometimes"
 
-    def counterexample(self) -> Failure | None:
-        """The shortest failing schedule (failures first by length, then found order)."""
+    def counterexamples(self) -> list[Failure]:
+        """One per kind of failure (its shortest schedule), shortest first."""
         found = list(self.failures.values())
         if self.bad_final is not None:
             found.append(self.bad_final)
-        return min(found, key=lambda f: len(f.schedule), default=None)
+        return sorted(found, key=lambda f: (len(f.schedule), f.label))
+
+    def counterexample(self) -> Failure | None:
+        """The shortest failing schedule."""
+        found = self.counterexamples()
+        return found[0] if found else None
 
 
 class Tokens:
@@ -364,10 +370,11 @@ class Search:
         res = self.result
         if mv.kind == "cut":
             f.cut = True
-            res.cuts[mv.label] = res.cuts.get(mv.label, 0) + 1
+            label = f"{mv.label} in {self.m.names[t]}"
+            res.cuts[label] = res.cuts.get(label, 0) + 1
             return
         schedule = self.schedule + [(t, f.pcs[t])]
-        self._failure("fail", mv.label, mv.messages, schedule)
+        self._failure("fail", mv.label, mv.messages, schedule, self.m.names[t])
 
     def _deadlock(self, f: Frame) -> None:
         m = self.m
@@ -375,11 +382,14 @@ class Search:
         self._failure("deadlock", f"deadlock: {waiting}",
                       [f"deadlock: no thread can move; waiting: {waiting}"], list(self.schedule))
 
-    def _failure(self, kind: str, label: str, messages: list, schedule: list) -> None:
+    def _failure(self, kind: str, label: str, messages: list, schedule: list,
+                 thread: str | None = None) -> None:
         found = self.result.failures.get(label)
         if found is None:
-            self.result.failures[label] = Failure(kind, label, messages, schedule)
+            found = self.result.failures[label] = Failure(kind, label, messages, schedule)
+            found.threads.add(thread)
             return
+        found.threads.add(thread)
         found.count += 1
         if len(schedule) < len(found.schedule):
             found.messages, found.schedule = messages, schedule

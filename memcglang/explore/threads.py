@@ -197,7 +197,7 @@ class Machine:
                 rec = self.interp.expect(op.stmt, op.env)
                 self.interp.failed = False
                 if rec.expects_failed:
-                    return Move("fail", label=f"expect failed at {op.thread}",
+                    return Move("fail", label="expect failed",
                                 outcome="failed-expect", messages=rec.messages)
                 result, c, done = None, None, True
         except Deadlock:
@@ -206,23 +206,23 @@ class Machine:
             if expected is not None and expected.outcome == "bug":
                 return self._next(t, i, phase, None, True, None)
             kind = "cut" if err.origin == "mm" else "fail"
-            return Move(kind, label=f"{err.assertion} ({err.origin}) at {op.thread}",
+            return Move(kind, label=f"{err.assertion} ({err.origin})",
                         outcome="bug", messages=[err.report])
         except ScenarioError as err:
-            return Move("fail", label=f"scenario error at {op.thread}: {err}",
+            return Move("fail", label=f"scenario error: {err}",
                         outcome="scenario", messages=[f"scenario error: {err}"])
         if result is not None and result.violations:
             if expected is not None and expected.outcome == "violation":
                 return self._next(t, i, phase, None, True, result)
             first = result.violations[0]
             return Move("fail", result=result,
-                        label=f"invariant {first.inv} violated at {op.thread}",
+                        label=f"invariant {first.inv} violated ({first.obj} {first.field})",
                         outcome="violation",
                         messages=[f"invariant violated: {v}" for v in result.violations])
         if expected is not None and done:
             wrong = self._judge(expected, result)
             if wrong:
-                return Move("fail", result=result, label=f"expect failed at {op.thread}",
+                return Move("fail", result=result, label="expect failed",
                             outcome="failed-expect", messages=[wrong])
         return self._next(t, i, phase, c, done, result)
 

@@ -146,3 +146,27 @@ def test_munmap_releases_in_mmu_gather_batches_and_pagevec_chunks():
     assert [len(a) for a in releases] == [8, 12]
     assert calls(r).count("uncharge_batch") == 2
     assert e.cost_view()["batches"] == 2
+
+
+@pytest.mark.parametrize("model", ("v1", "3.17", "legacy"))
+def test_migrate_of_an_unmapped_anon_page_outside_the_swap_cache_is_eagain(model):
+    """__unmap_and_move: page_get_anon_vma() finds no anon_vma for an anon page that is not
+    mapped, and only a swap-cache page goes on without one: -EAGAIN before anything moves;
+    the page is put back and the new one freed (found by reviewing explore's v1 double
+    migration, which first crashed through this path)."""
+    e = new_engine(model, "A")
+    ok(e.fault("P", "A"))
+    ok(e.get("P"))  # a pin keeps P alive after its unmap
+    ok(e.unmap("P"))
+    ok(e.isolate("P"))
+    ok(e.alloc("Q", "anon"))
+    r = e.migrate("P", "Q")
+    assert r.outcome == "error" and r.error.errno == "EAGAIN", r.outcome
+    assert "page_get_anon_vma(P): not mapped, not in the swap cache: -EAGAIN" in [
+        name for _pos, kind, name, _args in r.events if kind == "note"]
+    assert "try_to_unmap" not in calls(r) and "move_to_new_page" not in calls(r)
+    page_is(e, "P", refcount=1, isolated="no", mapcount=0, page="lru")
+    page_is(e, "Q", freed=True)
+    charged = model != "legacy"  # legacy uncharged the pinned page at its last unmap (F5)
+    page_is(e, "P", memcg="A" if charged else "root")
+    memcg_is(e, usage=int(charged), rss=int(charged))
