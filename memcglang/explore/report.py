@@ -112,6 +112,11 @@ def summary_lines(res: Result) -> list[str]:
         f"transitions, max depth {res.max_depth}; partial-order reduction "
         f"{'on' if res.reduction else 'off'}",
     ]
+    if res.shortening is not None:
+        out.append(f"shortest counterexamples: a search without reduction up to their "
+                   f"length, {res.shortening} distinct states"
+                   + (" (it hit --max-states: shorter ones may exist)"
+                      if res.shortening_incomplete else ""))
     if not finals and not failures and not res.incomplete:
         out.append("no interleaving reaches the end: every one is cut (below)")
     for _label, f in sorted(res.failures.items()):

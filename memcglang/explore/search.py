@@ -72,6 +72,8 @@ class Result:
     incomplete: str | None = None  # the bound that was hit
     bad_final: Failure | None = None  # the shortest schedule to a final state that fails
     reduction: bool = True
+    shortening: int | None = None  # distinct states of the search for shorter counterexamples
+    shortening_incomplete: bool = False  # … which hit --max-states
 
     @property
     def verdict(self) -> str:
@@ -117,8 +119,9 @@ class Tokens:
                         self.union(names[0], a)
 
     def names(self, op: Op) -> list[str]:
-        """The pages and swap entries a statement names."""
-        return [a for a in op.args if isinstance(a, str) and a not in self.not_names]
+        """The pages and swap entries a statement names (or reaches: `Op.touches`)."""
+        return [a for a in (*op.args, *op.touches)
+                if isinstance(a, str) and a not in self.not_names]
 
     def find(self, name: str) -> str:
         name = name.split(".", 1)[0]
@@ -228,6 +231,34 @@ class Search:
             self.rest.append(suffix)
 
     def run(self) -> Result:
+        """The search, then, when the reduction found failures, the shortest paths to them."""
+        res = self._search()
+        if self.reduction and not res.incomplete:
+            self._shorten(res)
+        return res
+
+    def _shorten(self, res: Result) -> None:
+        """The reduction keeps every failure but may reach one later than the shortest
+        interleaving does (steps of other threads that commute with it come first). A second
+        search without reduction, to one step short of the longest counterexample, finds any
+        shorter path to each failure."""
+        found = res.counterexamples()
+        if not found:
+            return
+        probe = Search(self.m, self.max_states, max(len(f.schedule) for f in found) - 1,
+                       reduction=False)._search()
+        res.shortening = probe.distinct
+        res.shortening_incomplete = probe.distinct >= self.max_states
+        for label, short in probe.failures.items():
+            mine = res.failures.get(label)
+            if mine is not None and len(short.schedule) < len(mine.schedule):
+                mine.schedule, mine.messages = short.schedule, short.messages
+        short = probe.bad_final
+        if (short is not None and res.bad_final is not None
+                and len(short.schedule) < len(res.bad_final.schedule)):
+            res.bad_final = short
+
+    def _search(self) -> Result:
         """Depth-first: each step is run once; a step that fails, blocks or is cut is undone
         at once; an ok step is followed into its state."""
         m, e, stack, res = self.m, self.m.engine, self.stack, self.result

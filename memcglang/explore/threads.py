@@ -41,6 +41,8 @@ class Op:
     args: tuple = ()
     expected: ast.ExpectOutcome | None = None
     text: str | None = None  # "}" for the end of a zap or batch block
+    touches: tuple = ()  # names the step reaches beyond its arguments: the end of a zap
+    # releases the pages its unmaps deferred
 
     @property
     def steps(self) -> int:
@@ -161,9 +163,11 @@ class Machine:
                 begin, end = ("zap_begin", "zap_end") if kind is ast.Zap else (
                     "batch_begin", "batch_end")
                 ops.append(Op(name, stmt, env, "call", begin))
+                first = len(ops)
                 for inner in stmt.body:
                     walk(inner, env)
-                ops.append(Op(name, stmt, env, "call", end, text="}"))
+                unmapped = tuple(a for op in ops[first:] if op.method == "unmap" for a in op.args)
+                ops.append(Op(name, stmt, env, "call", end, text="}", touches=unmapped))
             elif kind is ast.Expect:
                 ops.append(Op(name, stmt, env, "expect"))
             elif kind is ast.Show:
