@@ -371,6 +371,22 @@ thread Y {
     assert len(res.failures[label].schedule) == 2
 
 
+def test_a_deadlock_replays_as_one(tmp_path):
+    path = tmp_path / "abba.mcg"
+    path.write_text("memcg A\nfault P in A\ncache F in A\nthread T0 {\n  lock P\n  lock F\n"
+                    "  unlock F\n  unlock P\n}\nthread T1 {\n  lock F\n  lock P\n  unlock P\n"
+                    "  unlock F\n}\n")
+    replay = tmp_path / "abba.replay"
+    status, out, _ = mcg("explore", str(path), "-o", str(replay))
+    assert status == 1 and "counterexample (2 steps): deadlock: T0 lock F; T1 lock P" in out
+    status, trace, _ = mcg("run", "--replay", str(replay))
+    assert status == 1
+    assert "  deadlock: no thread can move; waiting: T0 lock F; T1 lock P" in trace.splitlines()
+    assert trace.splitlines()[-1].endswith("-- FAILED")
+    status, out, _ = mcg("explore", str(path), "-o", str(replay), "--counterexample", "2")
+    assert status == 2 and "replay: there is no counterexample 2 (there is 1); nothing written" in out
+
+
 def test_a_lock_held_at_the_thread_end_is_a_scenario_error(tmp_path):
     text = "memcg A\ncache P in A\nthread X {\n  lock P\n}\nthread Y {\n  get P\n  put P\n}\n"
     res = search(text, "3.17", tmp_path)

@@ -79,8 +79,12 @@ def explore(program, resolution, model: str, emit, *, max_states: int = DEFAULT_
              f"{'s' if len(example.schedule) != 1 else ''}): {example.label}")
         for line in counterexample_lines(program, resolution, model, example):
             emit(line)
+    if replay_out is not None and not 1 <= which <= max(len(examples), 1):
+        emit(f"replay: there is no counterexample {which} (there "
+             f"{'is' if len(examples) == 1 else 'are'} {len(examples)}); nothing written")
+        return 2
     if examples:
-        example = examples[min(max(which, 1), len(examples)) - 1]
+        example = examples[which - 1]
         if replay_out is not None:
             text = replay_text(scenario_path or program.filename, model, program, resolution,
                                example.schedule)
@@ -169,6 +173,31 @@ def replay_records(program, resolution, model: str, schedule: list):
     if all(pc is None for pc in pcs):
         for rec in m.postcondition():
             yield m, rec
+        return
+    waiting = _all_waiting(m, pcs)
+    if waiting:
+        last = m.ops[schedule[-1][0]][schedule[-1][1][0]] if schedule else None
+        stmt = last.stmt if last is not None else program.stmts[0]
+        rec = Record(program, stmt, {}, "scenario", "deadlock")
+        rec.messages.append(f"deadlock: no thread can move; waiting: {waiting}")
+        yield m, rec
+
+
+def _all_waiting(m: Machine, pcs: list) -> str | None:
+    """When every unfinished thread waits for a page lock: who waits for what."""
+    e = m.engine
+    waiting = []
+    for t, pc in enumerate(pcs):
+        if pc is None:
+            continue
+        mark = e.mark()
+        mv = m.step(t, pc)
+        e.rollback_to(mark)
+        e.release_mark(mark)
+        if mv.kind != "blocked":
+            return None
+        waiting.append(m.label(t, pc))
+    return "; ".join(waiting)
 
 
 def counterexample_lines(program, resolution, model: str, example) -> list[str]:

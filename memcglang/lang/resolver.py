@@ -240,6 +240,10 @@ class Resolver:
         name = stmt.name
         if not self.check_vars(name, ()):
             return
+        if name.text == "main":
+            self.error_at(name, "`main` is the setup's thread (LANGUAGE §3.7)",
+                          "name the thread after what it does: `thread kswapd {`")
+            return
         self.bind(name, "thread")
         self.result.threads.append(name.text)
         outer = self.names
