@@ -384,7 +384,8 @@ def test_a_deadlock_replays_as_one(tmp_path):
     assert "  deadlock: no thread can move; waiting: T0 lock F; T1 lock P" in trace.splitlines()
     assert trace.splitlines()[-1].endswith("-- FAILED")
     status, out, _ = mcg("explore", str(path), "-o", str(replay), "--counterexample", "2")
-    assert status == 2 and "replay: there is no counterexample 2 (there is 1); nothing written" in out
+    assert status == 2
+    assert "replay: there is no counterexample 2 (there is 1); nothing written" in out
 
 
 def test_a_lock_held_at_the_thread_end_is_a_scenario_error(tmp_path):
