@@ -103,6 +103,7 @@ class Tokens:
 
     def __init__(self, machine: Machine):
         self.parent: dict[str, str] = {}
+        self.found: dict[str, str] = {}  # name -> its class, remembered
         e = machine.engine
         # memcgs exist from the setup on (their counters are the CHARGE/UNCHARGE tokens); the
         # other strings a statement passes are kinds
@@ -124,16 +125,20 @@ class Tokens:
                 if isinstance(a, str) and a not in self.not_names]
 
     def find(self, name: str) -> str:
-        name = name.split(".", 1)[0]
-        parent = self.parent
-        while parent.get(name, name) != name:
-            name = parent[name]
-        return name
+        found = self.found.get(name)
+        if found is None:
+            root = name.split(".", 1)[0]
+            parent = self.parent
+            while parent.get(root, root) != root:
+                root = parent[root]
+            found = self.found[name] = root
+        return found
 
     def union(self, a: str, b: str) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
+            self.found.clear()
 
     def of_op(self, op: Op) -> frozenset:
         """Everything the statement may touch, from its names and its kind."""
