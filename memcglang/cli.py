@@ -212,6 +212,62 @@ def run_replay(replay_path: str, files: list[str], model: str | None, out, err,
         return 2
 
 
+def plot(path: str, model: str | None, output: str | None, as_html: bool, terminal: bool,
+         out, err, max_repeat: int = MAX_REPEAT) -> int:
+    """Plot the counters of a run; 0 when it was drawn (a scenario that fails is drawn to
+    where it stopped, and says so), 2 for a usage or syntax error."""
+    from memcglang import plot as plotting
+
+    if not terminal and output is None:
+        print("memcglang plot: say where: -o OUT.svg, -o OUT.png, --html -o OUT.html, or "
+              "--terminal", file=err)
+        return 2
+    suffix = Path(output).suffix.lower() if output else ""
+    wanted = (".html", ".htm") if as_html else (".svg", ".png")
+    if output is not None and suffix not in wanted:
+        print(f"memcglang plot: -o {output}: the file name ends in "
+              f"{' or '.join(wanted)}{'' if as_html else ' (or give --html)'}", file=err)
+        return 2
+    loaded = _load(path, [model], max_repeat, err)
+    if loaded is None:
+        return 2
+    program, resolution, (chosen,) = loaded
+    samples = plotting.sample(program, resolution, chosen)
+    if samples.failed:
+        print(f"memcglang plot: the scenario fails under {chosen}: the plot ends where it "
+              "stopped (`memcglang run` shows why)", file=err)
+    if terminal:
+        print(plotting.terminal(samples), file=out)
+        return 0
+    try:
+        if as_html:
+            Path(output).write_text(plotting.page(samples, program.source), encoding="utf-8")
+        else:
+            plotting.save(samples, output)
+    except OSError as e:
+        print(f"memcglang plot: cannot write {output}: {e.strerror}", file=err)
+        return 2
+    print(f"{output}: {len(samples.lines)} statements, memcgs {', '.join(samples.shown())}",
+          file=out)
+    return 0
+
+
+def graph(path: str, model: str | None, out, err, max_repeat: int = MAX_REPEAT) -> int:
+    """The dot text of each page's life; 0 when drawn, 2 for a usage or syntax error."""
+    from memcglang import graph as graphing
+
+    loaded = _load(path, [model], max_repeat, err)
+    if loaded is None:
+        return 2
+    program, resolution, (chosen,) = loaded
+    text, failed = graphing.dot(program, resolution, chosen)
+    if failed:
+        print(f"memcglang graph: the scenario fails under {chosen}: the graph ends where it "
+              "stopped (`memcglang run` shows why)", file=err)
+    print(text, file=out, end="")
+    return 0
+
+
 def _emitter(mode: str, out):
     if mode == "rich":
         from memcglang.render.rich import Painter
@@ -239,109 +295,163 @@ def _max_repeat_option(parser) -> None:
                         help="the largest repeat count a file may use (default 1,000,000)")
 
 
+COMMANDS = ("run", "check", "test", "repl", "diff", "explore", "plot", "graph", "completion")
+
+
+def parser(command: str) -> argparse.ArgumentParser:
+    """The argument parser of a subcommand (`run` is the default one). Shell completion reads
+    the options from here too."""
+    if command == "check":
+        p = argparse.ArgumentParser(
+            prog="memcglang check", description="Parse and resolve .mcg files (nothing runs).")
+        p.add_argument("files", nargs="+", metavar="FILE")
+        _max_repeat_option(p)
+        return p
+    if command == "test":
+        p = argparse.ArgumentParser(
+            prog="memcglang test",
+            description="Run scenarios under the models of their `# models:` line and "
+            "compare each trace with its golden file NAME.MODEL.out.",
+        )
+        p.add_argument("paths", nargs="*", metavar="PATH",
+                       help=".mcg files or directories (default: scenarios/)")
+        p.add_argument("--update", action="store_true",
+                       help="write the golden files of passing runs that differ")
+        return p
+    if command == "repl":
+        p = argparse.ArgumentParser(
+            prog="memcglang repl",
+            description="Type statements and see page flags and counters after each. "
+            "With stdin not a terminal, statements are read line by line and the plain "
+            "trace is printed (scriptable).",
+        )
+        p.add_argument("file", nargs="?", metavar="FILE", help="a .mcg file to run first")
+        p.add_argument("--model", choices=MODELS, help="the kernel model")
+        _max_repeat_option(p)
+        return p
+    if command == "diff":
+        p = argparse.ArgumentParser(
+            prog="memcglang diff",
+            description="Run a scenario under two models in lockstep and show, statement "
+            "by statement, where the kernels differ; identical statements are folded. "
+            "Exit 0 when both ran: the differences are the output.",
+        )
+        p.add_argument("file", nargs="?", default=TOUR, metavar="FILE",
+                       help="a .mcg scenario (default: the built-in tour)")
+        p.add_argument("--models", required=True, metavar="A,B",
+                       help="the two models, e.g. v1,3.17 (A is the first)")
+        _output_options(p)
+        _max_repeat_option(p)
+        return p
+    if command == "explore":
+        p = argparse.ArgumentParser(
+            prog="memcglang explore",
+            description="Run the file's thread blocks in every interleaving of their "
+            "steps (a composite's phases are steps) and check kernel assertions and "
+            "invariants in every state and the postcondition in every final state. "
+            "Exit 0 Always, 1 a failure found, 3 a bound was hit (incomplete).",
+        )
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--model", choices=MODELS, help="override the file's model")
+        p.add_argument("--max-states", type=int, default=DEFAULT_MAX_STATES, metavar="N",
+                       help="distinct states before the search stops (default 1,000,000)")
+        p.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
+                       help="steps on one path (default 10,000)")
+        p.add_argument("--no-reduction", action="store_true",
+                       help="take every interleaving, without partial-order reduction")
+        p.add_argument("--stats", action="store_true",
+                       help="also the time and states per second")
+        p.add_argument("-o", "--replay-out", metavar="REPLAY",
+                       help="write a counterexample's schedule to REPLAY")
+        p.add_argument("--counterexample", type=int, default=1, metavar="N",
+                       help="with -o: which counterexample (default 1, the shortest)")
+        _max_repeat_option(p)
+        return p
+    if command == "plot":
+        p = argparse.ArgumentParser(
+            prog="memcglang plot",
+            description="Plot each memcg's usage, memsw, rss, cache and swap over the "
+            "statements of a scenario: an SVG or PNG (-o), the same as text (--terminal), "
+            "or one self-contained HTML page with the scenario, the trace and the plot "
+            "(--html -o OUT.html).",
+        )
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--model", choices=MODELS, help="override the file's model")
+        p.add_argument("-o", "--output", metavar="OUT",
+                       help="OUT.svg, OUT.png, or with --html OUT.html")
+        what = p.add_mutually_exclusive_group()
+        what.add_argument("--html", action="store_true", help="one self-contained page")
+        what.add_argument("--terminal", action="store_true", help="draw it as text (plotext)")
+        _max_repeat_option(p)
+        return p
+    if command == "graph":
+        p = argparse.ArgumentParser(
+            prog="memcglang graph",
+            description="Each page's life as a Graphviz dot graph: its states (flags, "
+            "charge, counts) and the statements between them. `| dot -Tsvg > life.svg`.",
+        )
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--model", choices=MODELS, help="override the file's model")
+        _max_repeat_option(p)
+        return p
+    if command == "completion":
+        p = argparse.ArgumentParser(
+            prog="memcglang completion",
+            description="Print a shell completion script: `source <(memcglang completion "
+            "bash)`, or save it where your shell loads completions (docs/shell.md).",
+        )
+        p.add_argument("shell", choices=("bash", "zsh", "fish"))
+        return p
+    p = argparse.ArgumentParser(
+        prog="memcglang",
+        description="Replay the life of pages against a model of memcg page accounting. "
+        "With no FILE, runs the built-in tour. Other commands: " + ", ".join(COMMANDS[1:])
+        + " (`memcglang COMMAND --help`).",
+    )
+    p.add_argument("--version", action="version", version=f"memcglang {__version__}")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument("--model", choices=MODELS, help="override the file's model")
+    _output_options(p)
+    p.add_argument("--quiet", action="store_true", help="only failures and the verdict line")
+    p.add_argument("--replay", metavar="REPLAY",
+                   help="replay a schedule written by `memcglang explore -o`")
+    _max_repeat_option(p)
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv and argv[0] == "check":
-            parser = argparse.ArgumentParser(
-                prog="memcglang check", description="Parse and resolve .mcg files (nothing runs)."
-            )
-            parser.add_argument("files", nargs="+", metavar="FILE")
-            _max_repeat_option(parser)
-            args = parser.parse_args(argv[1:])
-            return check(args.files, sys.stdout, sys.stderr, args.max_repeat)
-        if argv and argv[0] == "test":
-            parser = argparse.ArgumentParser(
-                prog="memcglang test",
-                description="Run scenarios under the models of their `# models:` line and "
-                "compare each trace with its golden file NAME.MODEL.out.",
-            )
-            parser.add_argument("paths", nargs="*", metavar="PATH",
-                                help=".mcg files or directories (default: scenarios/)")
-            parser.add_argument("--update", action="store_true",
-                                help="write the golden files of passing runs that differ")
-            args = parser.parse_args(argv[1:])
-            return test(args.paths, args.update, sys.stdout, sys.stderr)
-        if argv and argv[0] == "repl":
-            parser = argparse.ArgumentParser(
-                prog="memcglang repl",
-                description="Type statements and see page flags and counters after each. "
-                "With stdin not a terminal, statements are read line by line and the plain "
-                "trace is printed (scriptable).",
-            )
-            parser.add_argument("file", nargs="?", metavar="FILE",
-                                help="a .mcg file to run first")
-            parser.add_argument("--model", choices=MODELS, help="the kernel model")
-            _max_repeat_option(parser)
-            args = parser.parse_args(argv[1:])
-            return repl(args.file, args.model, args.max_repeat, sys.stdin, sys.stdout,
-                        sys.stderr)
-        if argv and argv[0] == "diff":
-            parser = argparse.ArgumentParser(
-                prog="memcglang diff",
-                description="Run a scenario under two models in lockstep and show, statement "
-                "by statement, where the kernels differ; identical statements are folded. "
-                "Exit 0 when both ran: the differences are the output.",
-            )
-            parser.add_argument("file", nargs="?", default=TOUR, metavar="FILE",
-                                help="a .mcg scenario (default: the built-in tour)")
-            parser.add_argument("--models", required=True, metavar="A,B",
-                                help="the two models, e.g. v1,3.17 (A is the first)")
-            _output_options(parser)
-            _max_repeat_option(parser)
-            args = parser.parse_args(argv[1:])
-            return diff(args.file, args.models, _mode(args), sys.stdout, sys.stderr,
-                        args.max_repeat)
-        if argv and argv[0] == "explore":
-            parser = argparse.ArgumentParser(
-                prog="memcglang explore",
-                description="Run the file's thread blocks in every interleaving of their "
-                "steps (a composite's phases are steps) and check kernel assertions and "
-                "invariants in every state and the postcondition in every final state. "
-                "Exit 0 Always, 1 a failure found, 3 a bound was hit (incomplete).",
-            )
-            parser.add_argument("file", metavar="FILE")
-            parser.add_argument("--model", choices=MODELS, help="override the file's model")
-            parser.add_argument("--max-states", type=int, default=DEFAULT_MAX_STATES,
-                                metavar="N", help="distinct states before the search stops "
-                                "(default 1,000,000)")
-            parser.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
-                                metavar="N", help="steps on one path (default 10,000)")
-            parser.add_argument("--no-reduction", action="store_true",
-                                help="take every interleaving, without partial-order reduction")
-            parser.add_argument("--stats", action="store_true",
-                                help="also the time and states per second")
-            parser.add_argument("-o", "--replay-out", metavar="REPLAY",
-                                help="write a counterexample's schedule to REPLAY")
-            parser.add_argument("--counterexample", type=int, default=1, metavar="N",
-                                help="with -o: which counterexample (default 1, the shortest)")
-            _max_repeat_option(parser)
-            args = parser.parse_args(argv[1:])
+        command = "run"
+        if argv and argv[0] in COMMANDS:
+            command, argv = argv[0], argv[1:]
+        args = parser(command).parse_args(argv)
+        out, err = sys.stdout, sys.stderr
+        if command == "check":
+            return check(args.files, out, err, args.max_repeat)
+        if command == "test":
+            return test(args.paths, args.update, out, err)
+        if command == "repl":
+            return repl(args.file, args.model, args.max_repeat, sys.stdin, out, err)
+        if command == "diff":
+            return diff(args.file, args.models, _mode(args), out, err, args.max_repeat)
+        if command == "explore":
             return explore(args.file, args.model, args.max_states, args.max_depth,
-                           not args.no_reduction, args.stats, args.replay_out, sys.stdout,
-                           sys.stderr, args.max_repeat, args.counterexample)
-        if argv and argv[0] == "run":
-            argv = argv[1:]
-        parser = argparse.ArgumentParser(
-            prog="memcglang",
-            description="Replay the life of pages against a model of memcg page accounting. "
-            "With no FILE, runs the built-in tour. `memcglang check FILE...` checks files.",
-        )
-        parser.add_argument("--version", action="version", version=f"memcglang {__version__}")
-        parser.add_argument("files", nargs="*", metavar="FILE")
-        parser.add_argument("--model", choices=MODELS, help="override the file's model")
-        _output_options(parser)
-        parser.add_argument("--quiet", action="store_true",
-                            help="only failures and the verdict line")
-        parser.add_argument("--replay", metavar="REPLAY",
-                            help="replay a schedule written by `memcglang explore -o`")
-        _max_repeat_option(parser)
-        args = parser.parse_args(argv)
+                           not args.no_reduction, args.stats, args.replay_out, out, err,
+                           args.max_repeat, args.counterexample)
+        if command == "plot":
+            return plot(args.file, args.model, args.output, args.html, args.terminal, out, err,
+                        args.max_repeat)
+        if command == "graph":
+            return graph(args.file, args.model, out, err, args.max_repeat)
+        if command == "completion":
+            from memcglang.completion import script
+
+            print(script(args.shell), file=out, end="")
+            return 0
         if args.replay is not None:
-            return run_replay(args.replay, args.files, args.model, sys.stdout, sys.stderr,
-                              args.max_repeat)
-        return run(args.files, args.model, _mode(args), args.quiet, sys.stdout, sys.stderr,
-                   args.max_repeat)
+            return run_replay(args.replay, args.files, args.model, out, err, args.max_repeat)
+        return run(args.files, args.model, _mode(args), args.quiet, out, err, args.max_repeat)
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug of ours: say so in one line, never with a traceback

@@ -14,9 +14,10 @@ import memcglang
 
 PACKAGE = Path(memcglang.__file__).resolve().parent
 LAYERS = {"engine": 0, "lang": 1, "render": 2, "runner": 3, "golden": 3, "diff": 3, "repl": 3,
-          "explore": 3, "cli": 4, "pytest_plugin": 4}
+          "explore": 3, "plot": 3, "graph": 3, "reference": 3, "cli": 4, "completion": 4,
+          "pytest_plugin": 4}
 ONLY_IN = {"lark": "lang/parser.py", "prompt_toolkit": "repl/app.py", "rich": "render/",
-           "pygments": "lang/pygments_lexer.py"}
+           "pygments": "lang/pygments_lexer.py", "matplotlib": "plot.py", "plotext": "plot.py"}
 
 
 def modules():

@@ -80,3 +80,13 @@ class McgLexer(RegexLexer):
             (r".", Text),
         ],
     }
+
+
+def highlight_html(text: str) -> str:
+    """A .mcg text as HTML with inline colours (a self-contained page needs no stylesheet),
+    with line numbers."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+
+    return highlight(text, McgLexer(), HtmlFormatter(noclasses=True, linenos="inline",
+                                                     style="default", nobackground=True))
