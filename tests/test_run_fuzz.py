@@ -46,3 +46,36 @@ def test_mutated_scenarios_only_ever_end_in_an_outcome(tmp_path, capsys):
             codes.add(code)
     assert capsys.readouterr().err == ""
     assert codes == {0, 1, 2}  # the mutations reach every kind of ending
+
+
+def test_a_few_lines_cannot_run_forever(tmp_path, capsys):
+    """Nested repeats are bounded as a whole: a file runs at most MAX_STATEMENTS statements,
+    repeats unrolled; beyond that it is a static error at the statement that crosses it."""
+    path = tmp_path / "big.mcg"
+    path.write_text("memcg A\nrepeat 1000000 as i {\n  repeat 1000000 as j {\n"
+                    "    alloc P{i}x{j} anon\n  }\n}\n")
+    assert cli.main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2:1: error: the file would run 1,000,000,000,001 statements" in err
+    path.write_text("memcg A\nrepeat 1000 as i {\n  repeat 1000 as j {\n    alloc P{i}x{j} anon\n"
+                    "  }\n}\n")
+    assert cli.main(["check", str(path)]) == 0  # 1,000,001: well within
+
+
+def test_a_few_lines_cannot_exhaust_memory(monkeypatch):
+    """Pages are bounded (a repeat of huge pages split makes 512 each): a scenario error."""
+    from memcglang.engine import Engine, ScenarioError, mm
+
+    monkeypatch.setattr(mm, "MAX_PAGES", 1000)
+    e = Engine("3.17")
+    e.create_memcg("A")
+    e.fault("H", "A", True)
+    e.fault("J", "A", True)
+    e.split("H")  # 513 pages
+    try:
+        e.split("J")
+    except ScenarioError as err:
+        assert "more than 1,000 pages" in str(err)
+    else:
+        raise AssertionError("the page bound did not hold")
+    assert len(e.pages) == 513 and e.page_view("J")["huge"] == "yes"  # refused whole

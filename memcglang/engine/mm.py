@@ -46,6 +46,7 @@ from memcglang.engine.state import (
 )
 
 KINDS = ("anon", "file", "shmem")
+MAX_PAGES = 2_000_000  # pages a machine may hold, freed ones included (about 2 GB)
 MAIN = "main"
 KEEP = object()  # set_limits: a limit not given (None is `max`)
 MMU_GATHER_BUNDLE = 8  # the mmu_gather's first (on-stack) batch (asm-generic/tlb.h)
@@ -331,8 +332,16 @@ class Engine:
     # ======================================================================================
     # internal mm helpers (no step of their own)
     # ======================================================================================
+    def _room(self, n: int) -> None:
+        """A scenario may not create more than MAX_PAGES pages: a few lines must not be able
+        to exhaust memory by accident (a repeat of huge pages split)."""
+        if len(self.pages) + n > MAX_PAGES:
+            raise ScenarioError(f"the scenario would have more than {MAX_PAGES:,} pages (freed "
+                                "ones stay bound): the bound on live pages")
+
     def _alloc(self, name: str, kind: str, huge: bool = False) -> Page:
         self._new_name(name)
+        self._room(1)
         if kind not in KINDS:
             raise ScenarioError(f"unknown page kind {kind!r}")
         if huge and kind != "anon":
@@ -554,6 +563,7 @@ class Engine:
                 "read_swap_cache_async", None, f"{entry.name} already has {entry.page.name} cached"
             )
         self._new_name(name)
+        self._room(1)
         page = Page(name, "anon", refcount=1, flags=PG_swapcache, entry=entry, readahead=True)
         self.call("read_swap_cache_async", entry.name, name)
         self.j.put(self.pages, name, page)
@@ -1391,6 +1401,7 @@ class Engine:
         if not head.mapcount:
             raise self.mm_bug("split_huge_page", head, "page_get_anon_vma finds no anon_vma for "
                               "a page that is not mapped: the kernel's split fails")
+        self._room(head.nr - 1)
         self.call("split_huge_page", name)
         n = head.mapcount
         flags = head.flags & PG_lru

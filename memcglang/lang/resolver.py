@@ -23,6 +23,7 @@ from memcglang.lang.diagnostics import Diagnostic, StaticErrors
 from memcglang.lang.verbs import BY_CLASS, ENTRY, MEMCG, PAGE
 
 MAX_REPEAT = 1_000_000
+MAX_STATEMENTS = 10_000_000  # statements a file may run, repeats unrolled (about 3 min)
 SETUP = (ast.Model, ast.Swapaccount, ast.Memcg)
 PAGE_FIELDS = {"flags", "memcg", "refcount", "mapcount", "page", "isolated", "kind", "huge",
                "entry", "freed"}
@@ -131,9 +132,11 @@ class Names:
 
 
 class Resolver:
-    def __init__(self, program: ast.Program, max_repeat: int = MAX_REPEAT):
+    def __init__(self, program: ast.Program, max_repeat: int = MAX_REPEAT,
+                 max_statements: int = MAX_STATEMENTS):
         self.program = program
         self.max_repeat = max_repeat
+        self.max_statements = max_statements
         self.errors: list[Diagnostic] = []
         self.result = Resolution()
         self.names = Names()
@@ -215,8 +218,17 @@ class Resolver:
 
     # -- entry ------------------------------------------------------------------------------
     def resolve(self) -> Resolution:
+        total = 0
         for stmt in self.program.stmts:
             self.top(stmt)
+            total += unrolled(stmt)
+            if total > self.max_statements:
+                self.error_at(stmt, f"the file would run {total:,} statements by here; the "
+                              f"bound is {self.max_statements:,}",
+                              "lower the repeat counts: a file runs at most that many "
+                              "statements (about three minutes)",
+                              width=self._verb_width(stmt))
+                break
         if self.errors:
             raise StaticErrors(self.errors)
         return self.result
@@ -567,6 +579,18 @@ class Resolver:
             bad("a number of pages, or bytes in whole 4K pages (12K)")
         elif kind != MEMCG and not re.fullmatch(r"-?[0-9]+", v.text):
             bad("a number")
+
+
+def unrolled(stmt: ast.Stmt) -> int:
+    """How many statements `stmt` runs, its repeats unrolled (a block's braces count one each)."""
+    if isinstance(stmt, ast.Repeat):
+        return stmt.count * sum(map(unrolled, stmt.body))
+    if isinstance(stmt, ast.Only):
+        return unrolled(stmt.stmt)
+    body = getattr(stmt, "body", None)
+    if body is not None:
+        return 2 + sum(map(unrolled, body))
+    return 1
 
 
 def resolve(program: ast.Program, max_repeat: int = MAX_REPEAT) -> Resolution:
