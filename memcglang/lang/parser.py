@@ -186,7 +186,8 @@ class ToAst(Transformer):
 
     def repeat(self, c):
         count = str(c[1])
-        n = int(count) if count.lstrip("-").isdigit() else -1
+        # beyond 18 digits no count is in range (and int() of thousands of digits refuses)
+        n = int(count) if count.lstrip("-").isdigit() and len(count) <= 18 else -1
         return ast.Repeat(count=n, count_text=count, var=c[2], body=tuple(c[3:]), **self._pos(c[0]))
 
     def thread(self, c):

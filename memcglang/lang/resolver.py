@@ -35,7 +35,7 @@ COST_FIELDS = {"res_counter", "pc_lock", "batches"}
 FIELDS = {PAGE: PAGE_FIELDS, MEMCG: MEMCG_FIELDS, ENTRY: ENTRY_FIELDS, "cost": COST_FIELDS}
 PCG_FLAGS = {"USED", "MEM", "MEMSW", "MIGRATION"}
 PG_FLAGS = {"lru", "locked", "swapcache"}
-SIZE = re.compile(r"(-?)([0-9]+)([KkMmGg]?)")
+SIZE = re.compile(r"(-?)([0-9]{1,18})([KkMmGg]?)")  # more digits: no size, an error
 UNIT = {"": None, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 PAGE_SIZE = 4096
 # the tails of a split huge page: P.1 ... P.511
@@ -577,8 +577,8 @@ class Resolver:
             bad("a number")
         elif kind == MEMCG and size_in_pages(v.text) is None:
             bad("a number of pages, or bytes in whole 4K pages (12K)")
-        elif kind != MEMCG and not re.fullmatch(r"-?[0-9]+", v.text):
-            bad("a number")
+        elif kind != MEMCG and not re.fullmatch(r"-?[0-9]{1,18}", v.text):
+            bad("a number (at most 18 digits)")
 
 
 def unrolled(stmt: ast.Stmt) -> int:
