@@ -578,7 +578,8 @@ class Resolver:
         elif kind == MEMCG and size_in_pages(v.text) is None:
             bad("a number of pages, or bytes in whole 4K pages (12K)")
         elif kind != MEMCG and not re.fullmatch(r"-?[0-9]{1,18}", v.text):
-            bad("a number (at most 18 digits)")
+            bad("a number of at most 18 digits" if re.fullmatch(r"-?[0-9]+", v.text)
+                else "a number")
 
 
 def unrolled(stmt: ast.Stmt) -> int:
