@@ -137,6 +137,10 @@ class Resolver:
         self.program = program
         self.max_repeat = max_repeat
         self.max_statements = max_statements
+        # names a swapin/readahead `as Q` bound (LANGUAGE §3.4: E's swap-cache page): in the
+        # thread being resolved, and in the threads before it
+        self.thread_may: set[str] = set()
+        self.may_bound: set[str] = set()
         self.errors: list[Diagnostic] = []
         self.result = Resolution()
         self.names = Names()
@@ -178,13 +182,15 @@ class Resolver:
         return (self.names.copy(), self.setup_done, self.seen_model, self.seen_swapaccount,
                 self.memcgs_declared, self.in_threads, base.copy() if base else None,
                 seen.copy() if seen else None,
-                attrs.evolve(self.result, threads=list(self.result.threads)))
+                attrs.evolve(self.result, threads=list(self.result.threads)),
+                set(self.may_bound))
 
     def restore(self, snap: tuple) -> None:
         (self.names, self.setup_done, self.seen_model, self.seen_swapaccount,
          self.memcgs_declared, self.in_threads, self.thread_base, self.all_thread_names,
-         self.result) = snap
+         self.result, self.may_bound) = snap
         self.names = self.names.copy()  # the snapshot stays reusable
+        self.may_bound = set(self.may_bound)
 
     def resolve_more(self, program: ast.Program) -> list[tuple]:
         """Resolve `program`'s statements after everything resolved so far (a REPL line);
@@ -263,12 +269,16 @@ class Resolver:
         self.names.concrete.update(
             {k: v for k, v in outer.concrete.items() if v[0] == "thread"}
         )
+        self.thread_may = set()
         for inner in stmt.body:
             self.stmt(inner, env=())
         # names bound in threads are visible to the postcondition; one namespace, so a name
-        # bound by two threads is bound twice
+        # bound by two threads is bound twice (but two `swapin E as Q` name one page)
         merged = outer
         for k, v in self.names.concrete.items():
+            if k in self.thread_may and k in self.may_bound and (
+                    self.all_thread_names.concrete[k][0] == v[0]):
+                continue
             if k in self.all_thread_names.concrete and v != self.all_thread_names.concrete[k]:
                 line = v[1]
                 col = self.program.line(line).find(k) + 1 or 1
@@ -280,6 +290,7 @@ class Resolver:
             merged.concrete.setdefault(k, v)
         merged.families.extend(f for f in self.names.families if f not in merged.families)
         self.names = merged
+        self.may_bound |= self.thread_may
 
     # -- statements -------------------------------------------------------------------------
     def stmt(self, stmt: ast.Stmt, env: tuple[str, ...], in_zap: bool = False) -> None:
@@ -486,6 +497,7 @@ class Resolver:
             found = self.names.lookup(name.text)
             if found is None:
                 self.names.bind(name.text, kind, name.line)
+                self.thread_may.add(name.text)
             elif found[0] != kind:
                 self.wrong_kind(name, found[0], (kind,))
         for attr, kind in verb.binds:

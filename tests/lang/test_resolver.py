@@ -510,6 +510,10 @@ THREADS = {
     "only-after-threads": ("memcg A\nthread T {\n}\nonly v1: expect A usage 1\n"
                            "only v1: fault Q in A\nonly 3.17 {\n  expect A usage 0\n  show\n}\n",
                            [(5, 1, "after the thread blocks only `expect` and `show` may follow")]),
+    "swapin-in-two-threads-is-one-page": (
+        "memcg A\nfault P in A\nreclaim P as E\nthread X {\n  swapin E as Q in A\n}\n"
+        "thread Y {\n  swapin E as Q in A\n}\nthread Z {\n  fault Q in A\n}\n",
+        [(11, 9, "Q is already bound (a page, on line 5)")]),
     "thread-main": ("thread main {\n}\n",
                     [(1, 8, "`main` is the setup's thread (LANGUAGE §3.7)")]),
     "sibling-names": ("memcg A\nthread cpu0 {\n  fault Q in A\n}\nthread cpu1 {\n  unmap Q\n}\n",
