@@ -162,6 +162,7 @@ h1 {{ font-size: 1.3em; }} h2 {{ font-size: 1.1em; margin-top: 1.6em; }}
 pre {{ font-family: ui-monospace, monospace; font-size: 12.5px; line-height: 1.35; }}
 #scenario pre, #trace pre {{ background: #f6f8fa; border: 1px solid #d0d7de; padding: 0.8em;
   overflow-x: auto; }}
+#trace pre {{ background: #fbf7ec; }}
 #plot svg {{ width: 100%; height: auto; }}
 .verdict {{ font-family: ui-monospace, monospace; }}
 </style>
