@@ -139,7 +139,9 @@ def terminal(samples: Samples, width: int | None = None, height: int | None = No
         plt.theme("clear")
         for s in SERIES:
             plt.plot(x, samples.values[name][s], label=s, marker="braille")
-        plt.title(f"{samples.filename}, model {samples.model}: memcg {name} (pages)")
+        # the file's base name: plotext drops a title wider than the plot
+        base = samples.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        plt.title(f"{base}, model {samples.model}: memcg {name} (pages)")
         plt.xlabel("statement (line)" if labels else "line")
         out.append(ANSI.sub("", plt.build()))
     return "\n".join(out)
