@@ -290,6 +290,12 @@ def _mode(args) -> str:
     return "plain" if args.plain or not sys.stdout.isatty() else "rich"
 
 
+def _scenario_options(parser) -> None:
+    """A scenario FILE and the model to run it under."""
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("--model", choices=MODELS, help="override the file's model")
+
+
 def _max_repeat_option(parser) -> None:
     parser.add_argument("--max-repeat", type=int, default=MAX_REPEAT, metavar="N",
                         help="the largest repeat count a file may use (default 1,000,000)")
@@ -351,8 +357,7 @@ def parser(command: str) -> argparse.ArgumentParser:
             "invariants in every state and the postcondition in every final state. "
             "Exit 0 Always, 1 a failure found, 3 a bound was hit (incomplete).",
         )
-        p.add_argument("file", metavar="FILE")
-        p.add_argument("--model", choices=MODELS, help="override the file's model")
+        _scenario_options(p)
         p.add_argument("--max-states", type=int, default=DEFAULT_MAX_STATES, metavar="N",
                        help="distinct states before the search stops (default 1,000,000)")
         p.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
@@ -375,8 +380,7 @@ def parser(command: str) -> argparse.ArgumentParser:
             "or one self-contained HTML page with the scenario, the trace and the plot "
             "(--html -o OUT.html).",
         )
-        p.add_argument("file", metavar="FILE")
-        p.add_argument("--model", choices=MODELS, help="override the file's model")
+        _scenario_options(p)
         p.add_argument("-o", "--output", metavar="OUT",
                        help="OUT.svg, OUT.png, or with --html OUT.html")
         what = p.add_mutually_exclusive_group()
@@ -390,8 +394,7 @@ def parser(command: str) -> argparse.ArgumentParser:
             description="Each page's life as a Graphviz dot graph: its states (flags, "
             "charge, counts) and the statements between them. `| dot -Tsvg > life.svg`.",
         )
-        p.add_argument("file", metavar="FILE")
-        p.add_argument("--model", choices=MODELS, help="override the file's model")
+        _scenario_options(p)
         _max_repeat_option(p)
         return p
     if command == "completion":

@@ -4,15 +4,12 @@ outcome, deadlocks, and composites run phase by phase giving the atomic run's ou
 
 from __future__ import annotations
 
-import io
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import mcg
 
-from memcglang import cli
 from memcglang.engine import Engine, StepResult, VmBug
 from memcglang.engine.mm import PATH_ARGS, PATHS, path_context
 from memcglang.explore.search import Search
@@ -36,21 +33,6 @@ def counterexamples(out: str) -> list[tuple[str, list[str]]]:
         elif found and STEP.match(line):
             found[-1][1].append(STEP.match(line).group(2))
     return found
-
-
-def mcg(*args: str) -> tuple[int, str, str]:
-    """`memcglang ARGS` in this process, from the repository root."""
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(ROOT)
-    stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        status = cli.main(list(args))
-    finally:
-        sys.stdout, sys.stderr = stdout, stderr
-        os.chdir(old)
-    return status, out.getvalue(), err.getvalue()
 
 
 def search(text: str, model: str, tmp_path: Path, **kw):

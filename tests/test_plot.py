@@ -3,36 +3,21 @@ and `memcglang completion` (memcglang/plot.py, graph.py, completion.py; docs/plo
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import mcg
 
-from memcglang import cli, graph, plot
+from memcglang import graph, plot
 from memcglang.runner import load
 
 ROOT = Path(__file__).resolve().parents[1]
 E3 = ROOT / "scenarios" / "e3_swap_out_in.mcg"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def mcg(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(ROOT)
-    stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        status = cli.main(list(args))
-    finally:
-        sys.stdout, sys.stderr = stdout, stderr
-        os.chdir(old)
-    return status, out.getvalue(), err.getvalue()
 
 
 def samples(model: str = "3.17") -> plot.Samples:
