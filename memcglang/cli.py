@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from memcglang import __version__
-from memcglang.explore.search import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES
+from memcglang.explore.search import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES, DEFAULT_MAX_TIME
 from memcglang.runner import MAX_REPEAT, TOUR, ModelUnavailable, choose_model, load, trace
 
 MODELS = ("v1", "3.17", "legacy")
@@ -172,7 +172,7 @@ def diff(path: str, models: str, mode: str, out, err, max_repeat: int = MAX_REPE
 
 def explore(path: str, model: str | None, max_states: int, max_depth: int, reduction: bool,
             stats: bool, replay_out: str | None, out, err, max_repeat: int = MAX_REPEAT,
-            which: int = 1) -> int:
+            which: int = 1, max_time: float = DEFAULT_MAX_TIME) -> int:
     """Search every interleaving of the file's threads; 0 Always, 1 a failure or a
     postcondition that does not always hold, 2 usage or syntax error, 3 a bound was hit."""
     from memcglang.explore.report import explore as search
@@ -186,6 +186,7 @@ def explore(path: str, model: str | None, max_states: int, max_depth: int, reduc
         return search(program, resolution, chosen, lambda line: print(line, file=out),
                       max_states=max_states, max_depth=max_depth, reduction=reduction,
                       stats=stats or out.isatty(), replay_out=replay_out, which=which,
+                      max_time=max_time,
                       scenario_path=path)
     except StaticErrors as e:
         print(e.format(), file=err)
@@ -362,6 +363,9 @@ def parser(command: str) -> argparse.ArgumentParser:
                        help="distinct states before the search stops (default 1,000,000)")
         p.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
                        help="steps on one path (default 10,000)")
+        p.add_argument("--max-time", type=float, default=DEFAULT_MAX_TIME, metavar="S",
+                       help="seconds of search (default 600; the report then depends on "
+                       "the machine's speed)")
         p.add_argument("--no-reduction", action="store_true",
                        help="take every interleaving, without partial-order reduction")
         p.add_argument("--stats", action="store_true",
@@ -441,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "explore":
             return explore(args.file, args.model, args.max_states, args.max_depth,
                            not args.no_reduction, args.stats, args.replay_out, out, err,
-                           args.max_repeat, args.counterexample)
+                           args.max_repeat, args.counterexample, args.max_time)
         if command == "plot":
             return plot(args.file, args.model, args.output, args.html, args.terminal, out, err,
                         args.max_repeat)

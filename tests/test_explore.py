@@ -99,6 +99,13 @@ def test_a_bound_hit_is_incomplete_with_exit_3():
     assert "max depth 5;" in out
 
 
+def test_the_time_bound_is_incomplete_too():
+    status, out, _ = mcg("explore", "benchmarks/explore_swapin_three.mcg", "--model", "3.17",
+                         "--no-reduction", "--max-time", "0.000001")
+    assert status == 3
+    assert "verdict: incomplete (the search hit --max-time 1e-06); so far" in out
+
+
 def test_a_bound_hit_in_a_golden_case_is_not_a_verdict():
     from memcglang import golden
 

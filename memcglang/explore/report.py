@@ -9,7 +9,13 @@ from __future__ import annotations
 import os
 import time
 
-from memcglang.explore.search import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES, Result, Search
+from memcglang.explore.search import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_STATES,
+    DEFAULT_MAX_TIME,
+    Result,
+    Search,
+)
 from memcglang.explore.threads import START, Machine
 from memcglang.lang.diagnostics import Diagnostic, StaticErrors
 from memcglang.lang.interpreter import Record
@@ -34,6 +40,7 @@ def thread_summary(m: Machine) -> str:
 
 def explore(program, resolution, model: str, emit, *, max_states: int = DEFAULT_MAX_STATES,
             max_depth: int = DEFAULT_MAX_DEPTH, reduction: bool = True, stats: bool = False,
+            max_time: float = DEFAULT_MAX_TIME,
             replay_out: str | None = None, which: int = 1,
             scenario_path: str | None = None) -> int:
     """Search every interleaving and print the report; the exit status (0 Always, 1 a
@@ -65,7 +72,7 @@ def explore(program, resolution, model: str, emit, *, max_states: int = DEFAULT_
         return 1
     emit(f"threads: {thread_summary(m)}")
     started = time.perf_counter()
-    res = Search(m, max_states, max_depth, reduction).run()
+    res = Search(m, max_states, max_depth, reduction, max_time).run()
     elapsed = time.perf_counter() - started
     for line in summary_lines(res):
         emit(line)
@@ -119,7 +126,7 @@ def summary_lines(res: Result) -> list[str]:
     if res.shortening is not None:
         out.append(f"shortest counterexamples: a search without reduction up to their "
                    f"length, {res.shortening} distinct states"
-                   + (" (it hit --max-states: shorter ones may exist)"
+                   + (" (it hit a bound: shorter ones may exist)"
                       if res.shortening_incomplete else ""))
     if not finals and not failures and not res.incomplete:
         out.append("no interleaving reaches the end: every one is cut (below)")

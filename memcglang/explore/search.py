@@ -21,6 +21,8 @@ scenario whose threads contain `expect` reads state mid-way: reduction is off fo
 
 from __future__ import annotations
 
+import time
+
 import attrs
 
 from memcglang.engine.state import MemCgroup, Page, ResCounter, SwapEntry
@@ -28,6 +30,7 @@ from memcglang.explore.threads import START, Machine, Move, Op
 
 DEFAULT_MAX_STATES = 1_000_000
 DEFAULT_MAX_DEPTH = 10_000
+DEFAULT_MAX_TIME = 600.0  # seconds
 # What a step does to res_counters (any memcg's: a hierarchy chains them up to root): charges
 # (+), uncharges (-), or reads or resets them in a way whose result depends on the order (!:
 # a failed charge's failcnt, a limit). Two charges commute when no counter has a limit (usage
@@ -203,10 +206,13 @@ class Frame:
 
 class Search:
     def __init__(self, machine: Machine, max_states: int = DEFAULT_MAX_STATES,
-                 max_depth: int = DEFAULT_MAX_DEPTH, reduction: bool = True):
+                 max_depth: int = DEFAULT_MAX_DEPTH, reduction: bool = True,
+                 max_time: float = DEFAULT_MAX_TIME):
         self.m = machine
         self.max_states = max_states
         self.max_depth = max_depth
+        self.max_time = max_time
+        self.deadline = time.monotonic() + max_time
         has_expect = any(op.kind == "expect" for ops in machine.ops for op in ops)
         self.reduction = reduction and not has_expect
         self.result = Result(reduction=self.reduction)
@@ -251,9 +257,11 @@ class Search:
         if not found:
             return
         probe = Search(self.m, self.max_states, max(len(f.schedule) for f in found) - 1,
-                       reduction=False)._search()
+                       reduction=False,
+                       max_time=max(0.0, self.deadline - time.monotonic()))._search()
         res.shortening = probe.distinct
-        res.shortening_incomplete = probe.distinct >= self.max_states
+        res.shortening_incomplete = (probe.distinct >= self.max_states
+                                     or (probe.incomplete or "").startswith("--max-time"))
         for label, short in probe.failures.items():
             mine = res.failures.get(label)
             if mine is not None and len(short.schedule) < len(mine.schedule):
@@ -314,6 +322,9 @@ class Search:
         if seen is None:
             if res.distinct >= self.max_states:
                 res.incomplete = res.incomplete or f"--max-states {self.max_states}"
+                return False
+            if not res.distinct % 1024 and time.monotonic() > self.deadline:
+                res.incomplete = res.incomplete or f"--max-time {self.max_time:g}"
                 return False
             res.distinct += 1
         self.visited[key] = depth
