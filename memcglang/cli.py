@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from memcglang import __version__
-from memcglang.explore.search import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES, DEFAULT_MAX_TIME
+from memcglang.explore import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES, DEFAULT_MAX_TIME
 from memcglang.runner import MAX_REPEAT, TOUR, ModelUnavailable, choose_model, load, trace
 
 MODELS = ("v1", "3.17", "legacy")

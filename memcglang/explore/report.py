@@ -9,14 +9,10 @@ from __future__ import annotations
 import os
 import time
 
-from memcglang.explore.search import (
-    DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_STATES,
-    DEFAULT_MAX_TIME,
-    Result,
-    Search,
-)
+from memcglang.explore import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES, DEFAULT_MAX_TIME
+from memcglang.explore.search import Result, Search
 from memcglang.explore.threads import START, Machine
+from memcglang.lang import ast
 from memcglang.lang.diagnostics import Diagnostic, StaticErrors
 from memcglang.lang.interpreter import Record
 from memcglang.render import plain
@@ -93,12 +89,11 @@ def explore(program, resolution, model: str, emit, *, max_states: int = DEFAULT_
     if examples:
         example = examples[which - 1]
         if replay_out is not None:
-            text = replay_text(scenario_path or program.filename, model, program, resolution,
-                               example.schedule)
+            text = replay_text(scenario_path or program.filename, model, m, example.schedule)
             with open(replay_out, "w", encoding="utf-8") as f:
                 f.write(text)
             emit(f"replay: {replay_out} (memcglang run --replay {replay_out}), counterexample "
-                 f"{examples.index(example) + 1}")
+                 f"{which}")
         else:
             emit("replay: write a counterexample with -o FILE [--counterexample N], then "
                  "`memcglang run --replay FILE`")
@@ -223,8 +218,7 @@ def counterexample_lines(program, resolution, model: str, example) -> list[str]:
     return out
 
 
-def replay_text(scenario: str, model: str, program, resolution, schedule: list) -> str:
-    m = Machine(program, resolution, model)
+def replay_text(scenario: str, model: str, m: Machine, schedule: list) -> str:
     lines = [f"# memcglang replay {REPLAY_VERSION}: `memcglang run --replay FILE` reproduces "
              "this schedule step for step",
              f"scenario {scenario}", f"model {model}",
@@ -270,7 +264,7 @@ def read_replay(path: str) -> tuple[str, str, list]:
 def replay(program, resolution, model: str, steps: list, emit) -> int:
     """`memcglang run --replay`: the trace of the schedule, step for step; exit 1 when it ends
     in a failure, as the search found it."""
-    names = [t.name.text for t in Machine(program, resolution, model).thread_stmts]
+    names = [s.name.text for s in program.stmts if isinstance(s, ast.Thread)]
     schedule = []
     for name, i, phase in steps:
         if name not in names:

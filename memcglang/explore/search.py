@@ -26,11 +26,9 @@ import time
 import attrs
 
 from memcglang.engine.state import MemCgroup, Page, ResCounter, SwapEntry
+from memcglang.explore import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES, DEFAULT_MAX_TIME
 from memcglang.explore.threads import START, Machine, Move, Op
 
-DEFAULT_MAX_STATES = 1_000_000
-DEFAULT_MAX_DEPTH = 10_000
-DEFAULT_MAX_TIME = 600.0  # seconds
 # What a step does to res_counters (any memcg's: a hierarchy chains them up to root): charges
 # (+), uncharges (-), or reads or resets them in a way whose result depends on the order (!:
 # a failed charge's failcnt, a limit). Two charges commute when no counter has a limit (usage
@@ -401,15 +399,17 @@ class Search:
             e.rollback_to(f.mark, f.fp)
 
     def _may_be_independent(self, f: Frame, t: int) -> bool:
-        mine = self.named[t][f.pcs[t][0]]
-        return all(u == t or pc is None or mine.isdisjoint(self.rest[u][pc[0]])
-                   for u, pc in enumerate(f.pcs))
+        return self._apart(f, t, self.named[t][f.pcs[t][0]])
 
     def _independent(self, f: Frame, t: int) -> bool:
         """Whether thread t's step, just run, touched nothing another thread may still touch."""
         m = self.m
         op = m.ops[t][f.pcs[t][0]]
-        mine = self.conflicts(self.tokens.of_step(m, op, m.engine.j.since(f.mark)))
+        return self._apart(f, t, self.conflicts(
+            self.tokens.of_step(m, op, m.engine.j.since(f.mark))))
+
+    def _apart(self, f: Frame, t: int, mine) -> bool:
+        """Whether `mine` meets nothing the other unfinished threads may still touch."""
         return all(u == t or pc is None or mine.isdisjoint(self.rest[u][pc[0]])
                    for u, pc in enumerate(f.pcs))
 

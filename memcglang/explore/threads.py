@@ -26,7 +26,14 @@ import attrs
 from memcglang.engine import Deadlock, ScenarioError, StepResult, VmBug
 from memcglang.engine.mm import PATHS, path_context
 from memcglang.lang import ast
-from memcglang.lang.interpreter import STOPS, Interpreter, Stop, describe_error, engine_call
+from memcglang.lang.interpreter import (
+    Interpreter,
+    Stop,
+    describe_error,
+    engine_call,
+    expected_label,
+    fulfils,
+)
 
 
 @attrs.frozen(eq=False)
@@ -246,15 +253,12 @@ class Machine:
     @staticmethod
     def _judge(expected: ast.ExpectOutcome, result: StepResult | None) -> str | None:
         """None when the composite ended as `expect OUTCOME:` says, else the complaint."""
-        want = expected.outcome
         err = result.error if result is not None else None
-        if want == "enomem" and err is not None and err.errno == "ENOMEM":
+        outcome = "error" if err is not None else (result.outcome if result else "ok")
+        if fulfils(expected, outcome, err.errno if err is not None else None):
             return None
-        if want == "error" and err is not None and err.errno == expected.errno:
-            return None
-        label = f"error {expected.errno}" if want == "error" else want
-        got = describe_error(err) if err is not None else (result.outcome if result else "ok")
-        return f"expect {label} failed: the statement ended {got}"
+        got = describe_error(err) if err is not None else outcome
+        return f"expect {expected_label(expected)} failed: the statement ended {got}"
 
     def label(self, t: int, pc: tuple) -> str:
         """`X swapin E as Q [lock 2/5]`: a thread's next step, for reports."""
@@ -275,4 +279,4 @@ class Machine:
         return f" [{op.phase_name(phase)} {phase + 1}/{op.steps}]"
 
 
-__all__ = ["Machine", "Move", "Op", "START", "STOPS"]
+__all__ = ["Machine", "Move", "Op", "START"]

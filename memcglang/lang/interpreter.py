@@ -221,20 +221,13 @@ class Interpreter:
         return rec
 
     def judge(self, rec: Record, expected: ast.ExpectOutcome) -> None:
-        want = expected.outcome
         got = rec.outcome
         errno = None
         if got == "error":
             err = rec.results[-1].error if rec.results else None
             errno = err.errno if err is not None else None
-        matched = (
-            (want == "enomem" and got == "error" and errno == "ENOMEM")
-            or (want == "error" and got == "error" and errno == expected.errno)
-            or (want == "bug" and got == "bug")
-            or (want == "violation" and got == "violation")
-        )
-        label = f"error {expected.errno}" if want == "error" else want
-        if matched:
+        label = expected_label(expected)
+        if fulfils(expected, got, errno):
             rec.expects_passed += 1
             rec.messages = [f"expected {label}: as expected"] + rec.messages
             rec.outcome = "expected"
@@ -294,6 +287,19 @@ class Interpreter:
         if target in e.memcgs:
             return e.memcg_view(target), "memcg"
         return None, None
+
+
+def fulfils(expected: ast.ExpectOutcome, outcome: str, errno: str | None) -> bool:
+    """Whether a statement that ended `outcome` (with `errno` for an error) is what
+    `expect OUTCOME:` asks for."""
+    want = expected.outcome
+    if want in ("enomem", "error"):
+        return outcome == "error" and errno == ("ENOMEM" if want == "enomem" else expected.errno)
+    return outcome == want  # bug, violation
+
+
+def expected_label(expected: ast.ExpectOutcome) -> str:
+    return f"error {expected.errno}" if expected.outcome == "error" else expected.outcome
 
 
 # the engine method of each one-page primitive, from the verb table
