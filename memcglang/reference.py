@@ -55,16 +55,12 @@ def _example_text(ex) -> str:
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def _effects(verb: str, ex, model: str) -> list[str]:
+def _effects(verb: str, ex, model: str, program, resolution) -> list[str]:
     """The trace lines of the example's statement (its calls and changes) under `model`."""
     from memcglang.lang.interpreter import Interpreter
-    from memcglang.lang.parser import parse
-    from memcglang.lang.resolver import resolve
     from memcglang.render import plain
 
-    text = _example_text(ex)
-    program = parse(text, f"{verb}.mcg")
-    interp = Interpreter(program, resolve(program), model)
+    interp = Interpreter(program, resolution, model)
     first = len(ex.setup.splitlines()) + 1 if ex.setup else 1
     last = first + len(ex.statement.splitlines()) - 1
     lines: list[str] = []
@@ -79,7 +75,9 @@ def _effects(verb: str, ex, model: str) -> list[str]:
 
 
 def generate() -> str:
+    from memcglang.lang.parser import parse
     from memcglang.lang.reference_examples import EXAMPLES
+    from memcglang.lang.resolver import resolve
     from memcglang.lang.verbs import BY_NAME
 
     out = ["# Language reference",
@@ -114,9 +112,12 @@ def generate() -> str:
             if ex.setup:
                 out += ex.setup.splitlines()
             out += ex.statement.splitlines() + ["```", ""]
+            program = parse(_example_text(ex), f"{name}.mcg")
+            resolution = resolve(program)
             blocks: dict[tuple, list[str]] = {}
             for model in ex.models:
-                blocks.setdefault(tuple(_effects(name, ex, model)), []).append(model)
+                lines = _effects(name, ex, model, program, resolution)
+                blocks.setdefault(tuple(lines), []).append(model)
             for lines, models in blocks.items():
                 out += [f"Under {', '.join(models)}:", "", "```", *lines, "```", ""]
     missing = [v.name for v in BY_NAME.values() if v.name not in seen]
