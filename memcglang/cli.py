@@ -8,9 +8,11 @@
     memcglang explore FILE [--model M] [--max-states N] [--max-depth N] [--stats]
                            [-o REPLAY [--counterexample N]]
     memcglang run --replay REPLAY [FILE]
+    memcglang hunt --model M [--seed N] [--budget S | --runs N] [-o DIR] [--stats]
 
 With no FILE, `run` runs the built-in tour (memcglang/tour.mcg). Exit codes (LANGUAGE §6):
-0 good, 1 a scenario failed, 2 usage, syntax or name error, 3 `explore` hit a bound. No
+0 good, 1 a scenario failed (or `hunt` found something), 2 usage, syntax or name error,
+3 `explore` hit a bound. No
 Python traceback reaches a user: engine refusals are reports, static errors are diagnostics.
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from memcglang import __version__
 from memcglang.explore import DEFAULT_MAX_DEPTH, DEFAULT_MAX_STATES, DEFAULT_MAX_TIME
+from memcglang.hunt import DEFAULT_BUDGET, DEFAULT_SEED
 from memcglang.runner import MAX_REPEAT, TOUR, ModelUnavailable, choose_model, load, trace
 
 MODELS = ("v1", "3.17", "legacy")
@@ -193,6 +196,43 @@ def explore(path: str, model: str | None, max_states: int, max_depth: int, reduc
         return 2
 
 
+def hunt(model: str, seed: int, budget: float | None, runs: int | None, out_dir: str | None,
+         stats: bool, out, err) -> int:
+    """Hunt for findings; 0 none, 1 some, 2 a usage error."""
+    from memcglang.hunt.report import hunt as search
+    from memcglang.hunt.report import progress_line, summary
+
+    problem = None
+    if not 0 <= seed < 10**18:
+        problem = "--seed must be a number from 0 to 999,999,999,999,999,999"
+    elif runs is not None and runs < 1:
+        problem = "--runs must be at least 1"
+    elif budget is not None and not 0 < budget <= 10**7:
+        problem = "--budget must be more than 0 seconds (and at most 10,000,000)"
+    elif out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        problem = f"-o {out_dir}: not a directory"
+    if problem is not None:
+        print(f"memcglang hunt: error: {problem}", file=err)
+        return 2
+    if out_dir is not None:
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            print(f"memcglang hunt: error: -o {out_dir}: {e.strerror}", file=err)
+            return 2
+    tty = err.isatty()
+
+    def progress(h) -> None:
+        print("\r" + progress_line(h), end="", file=err, flush=True)
+
+    h = search(model, seed, runs, DEFAULT_BUDGET if budget is None else budget, out_dir,
+               progress if tty else None)
+    if tty:
+        print("\r\033[K", end="", file=err, flush=True)
+    summary(h, lambda line: print(line, file=out), stats or out.isatty())
+    return 1 if h.findings else 0
+
+
 def run_replay(replay_path: str, files: list[str], model: str | None, out, err,
                max_repeat: int = MAX_REPEAT) -> int:
     """`run --replay`: the explorer's schedule, step for step, with its trace."""
@@ -302,7 +342,8 @@ def _max_repeat_option(parser) -> None:
                         help="the largest repeat count a file may use (default 1,000,000)")
 
 
-COMMANDS = ("run", "check", "test", "repl", "diff", "explore", "plot", "graph", "completion")
+COMMANDS = ("run", "check", "test", "repl", "diff", "explore", "hunt", "plot", "graph",
+            "completion")
 
 
 def parser(command: str) -> argparse.ArgumentParser:
@@ -376,6 +417,30 @@ def parser(command: str) -> argparse.ArgumentParser:
                        help="with -o: which counterexample (default 1, the shortest)")
         _max_repeat_option(p)
         return p
+    if command == "hunt":
+        p = argparse.ArgumentParser(
+            prog="memcglang hunt",
+            description="Run random sequences of kernel paths (fault, COW, cache, truncate, "
+            "reclaim, swap-in, readahead, migration, page-cache replacement, references, "
+            "zap, batches, charge moving, THP split, limits) with every invariant checked "
+            "after every step; shrink each distinct finding to a small scenario with its "
+            "`expect violation:` or `expect bug:` line. Exit 0 no finding, 1 findings.",
+        )
+        p.add_argument("--model", choices=MODELS, required=True, help="the kernel model")
+        p.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="N",
+                       help=f"the seed: the same seed gives the same runs (default "
+                       f"{DEFAULT_SEED})")
+        much = p.add_mutually_exclusive_group()
+        much.add_argument("--budget", type=float, metavar="S",
+                          help=f"seconds of search (default {DEFAULT_BUDGET:g})")
+        much.add_argument("--runs", type=int, metavar="N",
+                          help="this many runs, whatever the time: the output is then the "
+                          "same on every machine")
+        p.add_argument("-o", "--output", metavar="DIR",
+                       help="write each finding as DIR/NN-WHAT.mcg with its golden file "
+                       "(`memcglang test DIR` passes at once)")
+        p.add_argument("--stats", action="store_true", help="also the time and the rates")
+        return p
     if command == "plot":
         p = argparse.ArgumentParser(
             prog="memcglang plot",
@@ -446,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
             return explore(args.file, args.model, args.max_states, args.max_depth,
                            not args.no_reduction, args.stats, args.replay_out, out, err,
                            args.max_repeat, args.counterexample, args.max_time)
+        if command == "hunt":
+            return hunt(args.model, args.seed, args.budget, args.runs, args.output, args.stats,
+                        out, err)
         if command == "plot":
             return plot(args.file, args.model, args.output, args.html, args.terminal, out, err,
                         args.max_repeat)

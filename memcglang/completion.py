@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from memcglang.cli import COMMANDS, MODELS, parser
 
-FILE_METAVARS = frozenset(("OUT", "REPLAY", "FILE", "PATH"))
+FILE_METAVARS = frozenset(("OUT", "REPLAY", "FILE", "PATH", "DIR"))
+
+
+def _numeric() -> list[str]:
+    """The options that take a number: nothing to complete after them."""
+    return sorted({o for command in COMMANDS for action in parser(command)._actions
+                   if action.type in (int, float) for o in action.option_strings})
 
 
 def _options(command: str) -> tuple[list[str], dict[str, list[str]], list[str]]:
@@ -69,7 +75,7 @@ _memcglang() {{
     esac
     case "$cmd:$prev" in
 {body}
-        *:--max-states|*:--max-depth|*:--max-repeat|*:--counterexample) return;;
+        {"|".join(f"*:{o}" for o in _numeric())}) return;;
     esac
     if [[ "$cur" == -* ]]; then
         case "$cmd" in

@@ -167,16 +167,20 @@ def discover(paths: list[str]) -> tuple[list[Path], list[str]]:
     return list(dict.fromkeys(files)), errors
 
 
-def actual(scenario: Path, model: str, quiet: bool = False) -> tuple[str, int]:
+def actual(scenario: Path, model: str, quiet: bool = False, text: str | None = None
+           ) -> tuple[str, int]:
     """The plain trace of `scenario` under `model` as its golden file would hold it (with
     `quiet`, only its failures and verdict), and the run's exit status (0 passed, 1 failed,
-    2 static error or model not available)."""
+    2 static error or model not available). `text`: the scenario's text, not yet written."""
     from memcglang.lang.diagnostics import StaticErrors
-    from memcglang.runner import ModelUnavailable, choose_model, load, trace
+    from memcglang.runner import ModelUnavailable, choose_model, load, load_text, trace
 
     lines: list[str] = []
     try:
-        program, resolution = load(str(scenario), name=scenario.name)
+        if text is None:
+            program, resolution = load(str(scenario), name=scenario.name)
+        else:
+            program, resolution = load_text(text, scenario.name)
         chosen = choose_model(program, resolution, model)
     except StaticErrors as e:
         return e.format() + "\n", 2
@@ -186,16 +190,19 @@ def actual(scenario: Path, model: str, quiet: bool = False) -> tuple[str, int]:
     return "".join(line + "\n" for line in lines), 1 if failed else 0
 
 
-def explored(scenario: Path, model: str) -> tuple[str, int]:
+def explored(scenario: Path, model: str, text: str | None = None) -> tuple[str, int]:
     """`memcglang explore`'s plain report of `scenario` under `model` as its golden file would
-    hold it, and its exit status."""
+    hold it, and its exit status. `text`: the scenario's text, not yet written."""
     from memcglang.explore.report import explore
     from memcglang.lang.diagnostics import StaticErrors
-    from memcglang.runner import load
+    from memcglang.runner import load, load_text
 
     lines: list[str] = []
     try:
-        program, resolution = load(str(scenario), name=scenario.name)
+        if text is None:
+            program, resolution = load(str(scenario), name=scenario.name)
+        else:
+            program, resolution = load_text(text, scenario.name)
         status = explore(program, resolution, model, lines.append)
     except StaticErrors as e:
         return e.format() + "\n", 2

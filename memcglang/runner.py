@@ -21,9 +21,6 @@ def load(path: str, max_repeat: int = MAX_REPEAT, name: str | None = None):
 
     `name` is the file name positions and the trace show (default: `path` as given).
     """
-    from memcglang.lang.diagnostics import StaticErrors
-    from memcglang.lang.parser import parse_recovering
-    from memcglang.lang.resolver import resolve
     from memcglang.lang.source import read_source
 
     if path == TOUR:
@@ -31,7 +28,16 @@ def load(path: str, max_repeat: int = MAX_REPEAT, name: str | None = None):
         path = "tour.mcg"
     else:
         text = read_source(path)
-    program, errors = parse_recovering(text, name or path)
+    return load_text(text, name or path, max_repeat)
+
+
+def load_text(text: str, name: str, max_repeat: int = MAX_REPEAT):
+    """(program, resolution) of a scenario's text; raises StaticErrors."""
+    from memcglang.lang.diagnostics import StaticErrors
+    from memcglang.lang.parser import parse_recovering
+    from memcglang.lang.resolver import resolve
+
+    program, errors = parse_recovering(text, name)
     if program is None:
         raise StaticErrors(errors)
     try:

@@ -21,6 +21,8 @@ def mcg(*args: str) -> tuple[int, str, str]:
     sys.stdout, sys.stderr = out, err
     try:
         status = cli.main(list(args))
+    except SystemExit as e:  # argparse's usage errors, as the process would exit
+        status = e.code
     finally:
         sys.stdout, sys.stderr = stdout, stderr
         os.chdir(old)

@@ -172,8 +172,8 @@ t memcglang check ""
     assert got[1] == "--max-states"
     assert got[2] == "v1 3.17 legacy"
     assert got[3] == "3.17,v1 3.17,legacy"
-    assert got[4].split() == ["check", "test", "repl", "diff", "explore", "plot", "graph",
-                              "completion", "a.mcg"]
+    assert got[4].split() == ["check", "test", "repl", "diff", "explore", "hunt", "plot",
+                              "graph", "completion", "a.mcg"]
     assert got[5] == "a.mcg"
 
 

@@ -200,6 +200,7 @@ class Frame:
     moved: bool = False  # some thread could move
     blocked: list = attrs.Factory(list)  # threads waiting for a page lock
     cut: bool = False  # some thread's step does not exist here (this path is infeasible)
+    failed: bool = False  # some thread's step failed here: reported so, not as a deadlock
 
 
 class Search:
@@ -277,7 +278,7 @@ class Search:
         while stack:
             f = stack[-1]
             if not f.pending:
-                if f.blocked and not f.moved and not f.cut:
+                if f.blocked and not f.moved and not f.cut and not f.failed:
                     self._deadlock(f)
                 stack.pop()
                 e.release_mark(f.mark)
@@ -420,6 +421,7 @@ class Search:
             label = f"{mv.label} in {self.m.names[t]}"
             res.cuts[label] = res.cuts.get(label, 0) + 1
             return
+        f.failed = True
         schedule = self.schedule + [(t, f.pcs[t])]
         self._failure("fail", mv.label, mv.messages, schedule, self.m.names[t])
 

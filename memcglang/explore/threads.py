@@ -27,6 +27,7 @@ from memcglang.engine import Deadlock, ScenarioError, StepResult, VmBug
 from memcglang.engine.mm import PATHS, path_context
 from memcglang.lang import ast
 from memcglang.lang.interpreter import (
+    BLOCKS,
     Interpreter,
     Stop,
     describe_error,
@@ -153,6 +154,17 @@ class Machine:
         ops: list[Op] = []
         model = self.model
 
+        def block(stmt: ast.Zap | ast.Batch, env: dict, expected) -> None:
+            begin, end = ("zap_begin", "zap_end") if type(stmt) is ast.Zap else (
+                "batch_begin", "batch_end")
+            ops.append(Op(name, stmt, env, "call", begin))
+            first = len(ops)
+            for inner in stmt.body:
+                walk(inner, env)
+            unmapped = tuple(a for op in ops[first:] if op.method == "unmap" for a in op.args)
+            ops.append(Op(name, expected or stmt, env, "call", end, (), expected, text="}",
+                          touches=unmapped))
+
         def walk(stmt: ast.Stmt, env: dict) -> None:
             kind = type(stmt)
             if kind is ast.Repeat:
@@ -167,14 +179,9 @@ class Machine:
                     for inner in stmt.body:
                         walk(inner, env)
             elif kind is ast.Zap or kind is ast.Batch:
-                begin, end = ("zap_begin", "zap_end") if kind is ast.Zap else (
-                    "batch_begin", "batch_end")
-                ops.append(Op(name, stmt, env, "call", begin))
-                first = len(ops)
-                for inner in stmt.body:
-                    walk(inner, env)
-                unmapped = tuple(a for op in ops[first:] if op.method == "unmap" for a in op.args)
-                ops.append(Op(name, stmt, env, "call", end, text="}", touches=unmapped))
+                block(stmt, env, None)
+            elif kind is ast.ExpectOutcome and isinstance(stmt.stmt, BLOCKS):
+                block(stmt.stmt, env, stmt)  # the expect judges the block's end
             elif kind is ast.Expect:
                 ops.append(Op(name, stmt, env, "expect"))
             elif kind is ast.Show:

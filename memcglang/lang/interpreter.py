@@ -26,6 +26,7 @@ from memcglang.lang.resolver import Resolution, size_in_pages
 from memcglang.lang.verbs import TABLE
 
 DEFAULT_MODEL = "v1"
+BLOCKS = (ast.Zap, ast.Batch)  # the blocks an `expect …:` may take (it judges their end)
 STOPS = frozenset(("bug", "scenario", "violation", "error"))  # outcomes that end a run
 STOP_MESSAGE = "the run stops here"
 AVAILABLE_MODELS = ("v1", "3.17", "legacy")
@@ -152,12 +153,7 @@ class Interpreter:
                     yield from self.stmt(inner, env)
             return
         if kind is ast.Zap or kind is ast.Batch:
-            begin, end = ("zap_begin", "zap_end") if kind is ast.Zap else (
-                "batch_begin", "batch_end")
-            yield from self.stepped(stmt, env, lambda e: getattr(e, begin)())
-            for inner in stmt.body:
-                yield from self.stmt(inner, env)
-            yield from self.stepped(stmt, env, lambda e: getattr(e, end)(), "}")
+            yield from self.block(stmt, env)
             return
         if kind is ast.Expect:
             yield self.expect(stmt, env)
@@ -168,14 +164,36 @@ class Interpreter:
                          show=self.show_target(stmt.target, env))
             return
         if kind is ast.ExpectOutcome:
-            rec = self.step(stmt, env, None, expected=stmt)
-            if rec.expects_failed:
-                self.failed = True
-            yield rec
-            if rec.outcome in STOPS:
-                raise Stop
+            if isinstance(stmt.stmt, BLOCKS):
+                yield from self.block(stmt.stmt, env, stmt)
+                return
+            yield from self.expected(stmt, env, None, None)
             return
         yield from self.stepped(stmt, env)
+
+    def block(self, stmt: ast.Zap | ast.Batch, env: dict,
+              expected: ast.ExpectOutcome | None = None) -> Iterator[Record]:
+        """A zap or batch block: its window opens, its statements run, and its end (`}`: the
+        deferred releases, the window's flush) is the step an `expect …:` on the block
+        judges."""
+        begin, end = ("zap_begin", "zap_end") if type(stmt) is ast.Zap else (
+            "batch_begin", "batch_end")
+        yield from self.stepped(stmt, env, lambda e: getattr(e, begin)())
+        for inner in stmt.body:
+            yield from self.stmt(inner, env)
+        if expected is None:
+            yield from self.stepped(stmt, env, lambda e: getattr(e, end)(), "}")
+        else:
+            yield from self.expected(expected, env, lambda e: getattr(e, end)(), "}")
+
+    def expected(self, stmt: ast.ExpectOutcome, env: dict, action, text) -> Iterator[Record]:
+        """A step under `expect OUTCOME:`: judged, and the run stops where LANGUAGE §4 says."""
+        rec = self.step(stmt, env, action, text, expected=stmt)
+        if rec.expects_failed:
+            self.failed = True
+        yield rec
+        if rec.outcome in STOPS:
+            raise Stop
 
     def stepped(self, stmt, env, action=None, text: str | None = None) -> Iterator[Record]:
         rec = self.step(stmt, env, action, text)

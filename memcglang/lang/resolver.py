@@ -320,8 +320,9 @@ class Resolver:
                 self.error_at(inner, "`expect …:` takes a statement that changes the state",
                               width=self._verb_width(inner))
                 return
-            if isinstance(inner, (ast.Zap, ast.Batch, ast.Repeat, ast.Thread)):
-                self.error_at(inner, "`expect …:` takes a single statement, not a block",
+            if isinstance(inner, (ast.Repeat, ast.Thread, ast.OnlyBlock)):
+                self.error_at(inner, "`expect …:` takes a statement, or a zap or batch block "
+                              "(whose end it judges), not this block",
                               width=self._verb_width(inner),
                               hint="put `expect …:` on a statement inside the block")
                 return

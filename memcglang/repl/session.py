@@ -244,7 +244,8 @@ class Session:
             stopped = True
         finally:
             engine.set_thread("main")
-        if stopped and isinstance(stmt, BLOCKS) and records and records[-1].text != "}":
+        block = stmt.stmt if isinstance(stmt, ast.ExpectOutcome) else stmt
+        if stopped and isinstance(block, BLOCKS) and records and records[-1].text != "}":
             # a block cut short would leave a window or a zap open: take it back whole
             engine.rollback_to(mark)
             note = Record(program, stmt, {}, "scenario", "(the block above)")

@@ -611,12 +611,14 @@ BLOCKS = {
                     [(3, 19, "`expect …:` takes a statement that changes the state")]),
     "expect-outcome-outcome": ("memcg A\nexpect enomem: expect error EBUSY: set A limit=1\n",
                                [(2, 16, "`expect …:` takes a statement that changes the state")]),
-    "expect-zap": ("memcg A\nfault P in A\nexpect violation: zap {\n  unmap P\n}\n",
-                   [(3, 19, "`expect …:` takes a single statement, not a block")]),
-    "expect-batch": ("memcg A\nexpect bug: batch {\n}\n",
-                     [(2, 13, "`expect …:` takes a single statement, not a block")]),
     "expect-repeat": ("memcg A\nexpect bug: repeat 2 as i {\n  alloc P{i} anon\n}\n",
-                      [(2, 13, "`expect …:` takes a single statement, not a block")]),
+                      [(2, 13, "`expect …:` takes a statement, or a zap or batch block "
+                               "(whose end it judges), not this block")]),
+    "expect-only-block": ("memcg A\nexpect bug: only v1 {\n  alloc P anon\n}\n",
+                          [(2, 13, "`expect …:` takes a statement, or a zap or batch block "
+                                   "(whose end it judges), not this block")]),
+    "expect-zap-in-zap": ("memcg A\nzap {\n  expect violation: zap {\n  }\n}\n",
+                          [(3, 21, "zap blocks do not nest")]),
 }
 
 
@@ -628,6 +630,11 @@ def test_block_and_outcome_rules(text, expected):
 def test_expect_outcome_error_covers_the_inner_verb():
     (d,) = resolve_errors("expect bug: show\n").diagnostics
     assert d.width == len("show")
+
+
+def test_expect_outcome_of_a_zap_or_batch_block():
+    ok("memcg A\nfault P in A\nexpect violation: zap {\n  unmap P\n}\n"
+       "expect bug: batch {\n  expect enomem: fault Q in A\n}\n")
 
 
 def test_zaps_side_by_side_and_inside_batch():
