@@ -209,6 +209,8 @@ def hunt(model: str, seed: int, budget: float | None, runs: int | None, out_dir:
         problem = "--runs must be at least 1"
     elif budget is not None and not 0 < budget <= 10**7:
         problem = "--budget must be more than 0 seconds (and at most 10,000,000)"
+    elif out_dir is not None and not out_dir.strip():
+        problem = "-o needs a directory name"
     elif out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         problem = f"-o {out_dir}: not a directory"
     if problem is not None:
@@ -217,8 +219,9 @@ def hunt(model: str, seed: int, budget: float | None, runs: int | None, out_dir:
     if out_dir is not None:
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            print(f"memcglang hunt: error: -o {out_dir}: {e.strerror}", file=err)
+        except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+            print(f"memcglang hunt: error: -o {out_dir!r}: {getattr(e, 'strerror', None) or e}",
+                  file=err)
             return 2
     tty = err.isatty()
 

@@ -493,3 +493,16 @@ def test_composites_run_as_phases_give_the_same_outcomes(path):
                                             track_fingerprint=False)
         phased = [(r.line, r.outcome, r.messages) for r in phased_interp.run()]
         assert phased == atomic, f"{path.name} under {model}"
+
+
+@pytest.mark.parametrize("model", ["v1", "3.17", "legacy"])
+def test_reclaim_keeps_a_page_a_truncation_took_out_of_the_cache(tmp_path, model):
+    """shrink_page_list: `if (!mapping || !__remove_mapping(...)) goto keep_locked` — a page
+    truncated between reclaim's isolation and its lock has no mapping: reclaim keeps it and
+    the walker's reference keeps it alive (found by the review of `hunt`'s races)."""
+    f = tmp_path / "gone.mcg"
+    f.write_text("swapaccount on\nmemcg A\ncache F1 in A\nget F1\n\nthread kswapd {\n"
+                 "  reclaim F1\n}\n\nthread truncator {\n  truncate F1\n}\n\n"
+                 "expect F1 refcount 1\n")
+    status, out, _ = mcg("explore", str(f), "--model", model)
+    assert status == 0 and "verdict: Always" in out

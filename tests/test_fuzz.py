@@ -2,7 +2,9 @@
 (`hypothesis.extra.lark.from_lark` on grammar/memcg.lark) and real scenarios mutated (lines
 deleted, duplicated, swapped, truncated; huge numbers; deep nesting; long lines and names;
 CRLF, a BOM, NUL bytes, bytes that are not UTF-8; empty files; directories and missing files
-as arguments) go through `check`, `run`, `test`, `diff`, `explore` and the REPL's session.
+as arguments) go through `check`, `run`, `test`, `diff`, `explore` and the REPL's session;
+`hunt` gets random arguments (seeds, run counts, budgets, output paths), its runs being the
+generator's own fuzz.
 Every outcome is a documented exit status with a message on the right stream: never a
 traceback, an internal error or a hang.
 
@@ -43,6 +45,8 @@ def call(*args: str, stdin: str = "") -> tuple[int, str, str]:
     sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO(stdin)
     try:
         status = cli.main(list(args))
+    except SystemExit as e:  # argparse's usage errors, as the process would exit
+        status = e.code
     finally:
         sys.stdout, sys.stderr, sys.stdin = saved
     return status, out.getvalue(), err.getvalue()
@@ -175,3 +179,44 @@ def test_empty_and_degenerate_files(tmp_path, text):
     path = tmp_path / "e.mcg"
     path.write_text(text, encoding="utf-8")
     every_command(path)
+
+
+ODD_NUMBERS = st.one_of(
+    st.integers(-10, 40).map(str), st.integers().map(str),
+    st.sampled_from(["", "x", "1e3", "nan", "inf", "-inf", "0x10", "1_000", " 3", "١٢"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr))
+
+
+@FUZZ
+@given(model=st.sampled_from(["v1", "3.17", "legacy", "4.0", ""]), seed=ODD_NUMBERS,
+       runs=st.one_of(st.integers(1, 25).map(str), ODD_NUMBERS),
+       budget=st.one_of(st.none(), ODD_NUMBERS), out=st.sampled_from(
+           [None, "dir", "dir/deeper", "file", "file/sub", "nul\x00byte", ""]),
+       data=st.data())
+def test_hunt_arguments(tmp_path_factory, model, seed, runs, budget, out, data):
+    """Any arguments: a documented exit status, a message for a usage error, and no
+    generator refusal in the runs that do run (each seed is a new stream of runs)."""
+    base = tmp_path_factory.mktemp("h")
+    (base / "file").write_text("")
+    args = ["hunt", "--model", model, "--seed", seed]
+    budgeted = budget is not None and data.draw(st.booleans())
+    if budgeted:
+        try:  # at most a short search: the bound is what is fuzzed, not the wait
+            if not 0 < float(budget) <= 0.05:
+                budget = "0.05"
+        except ValueError:
+            pass
+        args += ["--budget", budget]
+    else:
+        args += ["--runs", runs]
+        try:
+            if int(runs) > 25:
+                args[-1] = "25"
+        except ValueError:
+            pass
+    if out is not None:
+        args += ["-o", str(base / out) if out else out]
+    status, stdout, stderr = call(*args)
+    outcome_ok(status, stdout, stderr)
+    assert "generator bugs" not in stdout, stdout
+

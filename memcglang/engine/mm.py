@@ -1189,7 +1189,13 @@ class Engine:
     def _reclaim_free(self, c: dict) -> str:
         """__remove_mapping (the reference freeze), or keep the page."""
         page = self.pages[c["name"]]
-        if page.refcount != 2:
+        if not page.in_cache and not page.flags & PG_swapcache:
+            # a truncation took it out of the cache before reclaim locked it
+            self.note(f"page_mapping({page.name}) is NULL: keep_locked")
+            self._unlock(page)
+            self.putback_lru_page(page)
+            outcome = "kept"
+        elif page.refcount != 2:
             self.note(f"page_freeze_refs({page.name}, 2) fails: count {page.refcount}, keep")
             self._unlock(page)
             self.putback_lru_page(page)

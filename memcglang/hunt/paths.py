@@ -51,6 +51,8 @@ def render(method: str, a: tuple) -> str:
         return f"fault {a[0]} in {a[1]}" + (" huge" if a[2] else "")
     if method == "cache":
         return f"cache {a[0]} in {a[1]}"
+    if method in ("try_charge", "charge"):
+        return f"{method} {a[0]} to {a[1]}"
     if method == "cow":
         return f"cow {a[0]} to {a[1]} in {a[2]}"
     if method == "reclaim":
@@ -122,6 +124,10 @@ class Kind:
     pins: Callable[[tuple], dict[str, int]] = lambda args: {}
     # a path over several pages (zap, release, batch): whether one of them may still be in it
     part: Callable[[World, object], bool] | None = None
+    # what the path does instead of its rest when statement i ends in an error value (the
+    # kernel's failure path); None: an error ends nothing (the statement was the last, or
+    # the path goes on as the kernel does)
+    recover: Callable[[tuple, int], list[Stmt] | None] | None = None
 
     def repair(self, w: World, args: tuple) -> tuple | None:
         """The arguments with which the kernel would run this path now: as they are, or, for
@@ -279,19 +285,45 @@ def valid_readahead(w: World, args) -> bool:
 
 
 def pick_free_swap(w: World, rng):
-    """zap_pte_range over a swap pte (munmap or exit of a swapped-out page)."""
+    """zap_pte_range over a swap pte (munmap or exit of a swapped-out page):
+    free_swap_and_cache. When that was the entry's last pte reference and its swap-cache page
+    is not mapped, the page is looked up, trylocked (between two paths nobody holds it),
+    deleted from the swap cache and released (perhaps its last reference)."""
     e = _choice(rng, w.entries(swapped))
-    return None if e is None else (e.name,)
+    if e is None:
+        return None
+    return (e.name, cache_freed(e))
+
+
+def cache_freed(e) -> str | None:
+    """The swap-cache page free_swap_and_cache takes out with the entry's last reference."""
+    p = e.page
+    if e.count == 1 and p is not None and not p.mapcount and _quiet(p):
+        return p.name
+    return None
 
 
 def valid_free_swap(w: World, args) -> bool:
     e = w.engine.entries.get(args[0])
-    return e is not None and not e.freed and swapped(e)
+    return e is not None and not e.freed and swapped(e) and cache_freed(e) == args[1]
+
+
+def free_swap_stmts(args) -> list[Stmt]:
+    entry, page = args
+    out = [Stmt("free_swap", (entry,))]
+    if page is not None:
+        out += [Stmt("get", (page,)), Stmt("lock", (page,)),
+                Stmt("delete_from_swap_cache", (page,)), Stmt("unlock", (page,)),
+                Stmt("put", (page,))]
+    return out
 
 
 # -- migration -----------------------------------------------------------------------------------
 def migratable(p: Page) -> bool:
-    """Compaction isolates any LRU page (isolate_migratepages_range); THPs are split first."""
+    """Some migrate_pages caller isolates any LRU page: memory hot-remove's do_migrate_range
+    takes every page of the range (an orphaned page "can be picked up due to memory
+    offlining", __unmap_and_move); compaction and mbind/NUMA balancing take fewer. THPs are
+    split first."""
     return _quiet(p) and p.flags & PG_lru and not p.huge and p.kind != "shmem"
 
 
@@ -320,32 +352,64 @@ def stealable(p: Page) -> bool:
 
 
 def pick_replace(w: World, rng):
-    old = _choice(rng, w.live(replaceable))
-    if old is None:
-        return None
+    """The old page: a page of the cache (as a readahead left it, on the LRU), or (40%) the
+    page fuse_readpages has just added (read_cache_pages: charged, in the cache, locked,
+    still in the per-CPU LRU pagevec: not PageLRU yet). The new page: fresh, or (30%) stolen
+    from another file's cache."""
+    if rng.random() < 0.4:
+        old = (w.fresh("F"), rng.choice(w.memcgs))
+    else:
+        page = _choice(rng, w.live(replaceable))
+        if page is None:
+            return None
+        old = (page.name, None)
+    legacy = w.engine.model.name == "legacy"
     if rng.random() < 0.3:
-        stolen = _choice(rng, w.live(lambda p: p is not old and stealable(p)))
+        stolen = _choice(rng, w.live(lambda p: p.name != old[0] and stealable(p)))
         if stolen is not None:
-            return (old.name, stolen.name, True)
-    return (old.name, w.fresh("G"), False)
+            return (*old, stolen.name, True, legacy)
+    return (*old, w.fresh("G"), False, legacy)
 
 
 def valid_replace(w: World, args) -> bool:
-    old, new, steal = args
-    if not _ok(w.page(old), replaceable):
+    old, memcg, new, steal, _ = args
+    if memcg is None and not _ok(w.page(old), replaceable):
+        return False
+    if memcg is not None and (old in w.engine.pages or memcg not in w.engine.memcgs):
         return False
     if steal:
         return _ok(w.page(new), stealable)
     return new not in w.engine.pages
 
 
+def read_stmts(page: str, memcg: str, legacy: bool) -> list[Stmt]:
+    """add_to_page_cache_lru of a new page, its LRU add still in the pagevec: 3.17 and v1
+    try_charge, insert, commit (__add_to_page_cache_locked); legacy charges first
+    (mem_cgroup_charge_file), then inserts."""
+    out = [Stmt("alloc", (page, "file")), Stmt("lock", (page,))]
+    if legacy:
+        return out + [Stmt("charge", (page, memcg)), Stmt("add_to_cache", (page,))]
+    return out + [Stmt("try_charge", (page, memcg)), Stmt("add_to_cache", (page,)),
+                  Stmt("commit", (page,))]
+
+
+def recover_replace(args, i: int) -> list[Stmt]:
+    """The charge of the request's new page failed (-ENOMEM): add_to_page_cache_lru gives the
+    page back (__clear_page_locked, page_cache_release) and the read fails."""
+    return [Stmt("unlock", (args[0],)), Stmt("put", (args[0],))]
+
+
 def replace_stmts(args) -> list[Stmt]:
-    """The request's page (locked and held, as fuse_readpages has it), the new page locked,
+    """The request's page locked and held (as fuse_readpages has it), the new page locked,
     the replacement, the new page onto the LRU (a page that was not on it), the old page
     unlocked and released, the new one unlocked when the request ends and the pipe buffer's
-    reference dropped."""
-    old, new, steal = args
-    out = [Stmt("get", (old,)), Stmt("lock", (old,))]
+    reference dropped (fuse_try_move_page's page_cache_get(newpage) and the request's put
+    cancel out and are left out)."""
+    old, memcg, new, steal, legacy = args
+    if memcg is None:
+        out = [Stmt("get", (old,)), Stmt("lock", (old,))]
+    else:  # read_cache_pages' new page: the request holds it (the allocation's reference)
+        out = read_stmts(old, memcg, legacy)
     if steal:
         out += [Stmt("get", (new,)), Stmt("lock", (new,)), Stmt("delete_from_cache", (new,))]
     else:
@@ -507,10 +571,11 @@ KINDS = {k.name: k for k in (
     Kind("reclaim", 8, pick_reclaim, valid_reclaim, one("reclaim")),
     Kind("swapin", 7, pick_swapin, valid_swapin, one("swapin")),
     Kind("readahead", 3, pick_readahead, valid_readahead, one("readahead")),
-    Kind("free_swap", 3, pick_free_swap, valid_free_swap, one("free_swap")),
+    Kind("free_swap", 3, pick_free_swap, valid_free_swap, free_swap_stmts),
     Kind("migrate", 6, pick_migrate, lambda w, a: _ok(w.page(a[0]), migratable) and a[1] not in
          w.engine.pages, migrate_stmts),
-    Kind("replace_cache", 5, pick_replace, valid_replace, replace_stmts),
+    Kind("replace_cache", 5, pick_replace, valid_replace, replace_stmts,
+         recover=recover_replace),
     Kind("pin", 3, pick_pin, valid_pin, one("get"), lambda a: {a[0]: 1}),
     Kind("unpin", 3, pick_unpin, valid_unpin, one("put"), unpins),
     Kind("release", 2, pick_release, None, lambda a: [Stmt("release", a)], unpins, held),

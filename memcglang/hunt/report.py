@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from pathlib import Path as FilePath
 
 import attrs
@@ -26,10 +27,12 @@ class Finding:
 
     number: int
     failure: Failure
-    run: int
-    statements: int  # of the run, up to the finding
+    run: int  # the run its scenario was shrunk from
+    statements: int  # of that run, up to the finding
     paths: int
     hits: int = 1
+    first: int = -1  # the run that found it first (-1: `run`)
+    reshrunk: int = 0
     shrunk: Shrunk | None = None
     text: str = ""
     trace: str = ""
@@ -116,6 +119,9 @@ class Hunt:
     findings: dict = attrs.Factory(dict)  # key -> Finding, in the order found
     refusals: list = attrs.Factory(list)  # (run, Refusal)
     refused_runs: int = 0
+    races: int = 0  # runs that ended in a searched race
+    kinds: Counter = attrs.Factory(Counter)  # paths run, by kind
+    outcomes: Counter = attrs.Factory(Counter)  # statements, by outcome
     started: float = attrs.Factory(time.monotonic)
     interrupted: bool = False
 
@@ -135,6 +141,11 @@ def hunt(model: str, seed: int, runs: int | None, budget: float, out_dir: str | 
                 time.monotonic() - h.started < budget):
             play = generate(model, seed, h.runs, frozenset(h.findings))
             h.statements += play.statements
+            h.races += play.raced
+            # a race's thread paths come last, without outcomes: they ran in explore
+            for path, outcomes in zip(play.paths, play.outcomes, strict=False):
+                h.kinds[path.kind] += 1
+                h.outcomes.update(outcomes)
             for key, n in play.avoided.items():
                 h.findings[key].hits += n
             if play.refusal is not None:
@@ -152,22 +163,36 @@ def hunt(model: str, seed: int, runs: int | None, budget: float, out_dir: str | 
     return h
 
 
+RESHRINKS = 3  # later hits of a finding shrunk too, in case one gives a smaller scenario
+
+
 def found(h: Hunt, play: Play, out_dir: str | None) -> None:
+    """A run ended in a finding: a new one is shrunk and written; a known one counts a hit,
+    and its first few hits are shrunk too, the smallest scenario kept (a replacement found
+    first may shrink to more statements than a plain read found later)."""
     key = play.failure.key
     finding = h.findings.get(key)
     if finding is not None:
         finding.hits += 1
-        return
-    finding = Finding(len(h.findings) + 1, play.failure, h.runs, play.statements,
-                      len(play.paths))
+        if finding.reshrunk >= RESHRINKS:
+            return
+        finding.reshrunk += 1
+    candidate = Finding(len(h.findings) + 1 if finding is None else finding.number,
+                        play.failure, h.runs, play.statements, len(play.paths))
     check = None
     if play.race is not None:
         from memcglang.hunt.race import check
-    finding.shrunk = shrink(h.model, play.setup, play.paths, key, check)
-    finding.failure = finding.shrunk.play.failure
-    finding.text = scenario(h.model, h.seed, finding)
-    write(h, finding, out_dir)
-    h.findings[key] = finding
+    candidate.shrunk = shrink(h.model, play.setup, play.paths, key, check)
+    candidate.failure = candidate.shrunk.play.failure
+    candidate.text = scenario(h.model, h.seed, candidate)
+    if finding is not None:
+        if candidate.size >= finding.size:
+            return
+        candidate.first = finding.run if finding.first < 0 else finding.first
+        candidate.hits = finding.hits
+        candidate.reshrunk = finding.reshrunk
+    write(h, candidate, out_dir)
+    h.findings[key] = candidate
 
 
 def write(h: Hunt, finding: Finding, out_dir: str | None) -> None:
@@ -210,6 +235,9 @@ def summary(h: Hunt, emit, stats: bool) -> None:
         secs = time.monotonic() - h.started
         emit(f"time: {secs:.1f} s ({h.runs / secs if secs else 0:,.0f} runs/s, "
              f"{h.statements / secs if secs else 0:,.0f} statements/s)")
+        emit(f"races searched: {h.races:,}")
+        emit("paths: " + ", ".join(f"{k} {n:,}" for k, n in sorted(h.kinds.items())))
+        emit("outcomes: " + ", ".join(f"{k} {n:,}" for k, n in sorted(h.outcomes.items())))
     if h.refused_runs:
         emit(f"generator bugs: {h.refused_runs} runs ended in a step the engine refused as an "
              "mm-contract break (not findings; please report):")
@@ -225,7 +253,8 @@ def summary(h: Hunt, emit, stats: bool) -> None:
     for f in h.findings.values():
         emit("")
         emit(f"{f.number}. {f.failure.title}")
-        emit(f"   {plural(f.hits, 'hit')}, the first in run {f.run}; shrunk from "
+        first = f.run if f.first < 0 else f.first
+        emit(f"   {plural(f.hits, 'hit')}, the first in run {first}; shrunk from run {f.run}'s "
              f"{plural(f.statements, 'statement')} to {f.size} ({f.shrunk.replays} replays)")
         if f.file is not None:
             golden = golden_path(f.file, h.model, f.shrunk.play.race is not None).name

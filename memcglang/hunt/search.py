@@ -11,9 +11,9 @@ counted apart, never reported as a finding.
 A finding is shrunk (`shrink`) by deleting whole paths, merging memcgs and dropping limits,
 each change kept only if a replay still ends in the same finding; the replay leaves out the
 paths the kernel would no longer run (`Kind.repair`), so a deletion takes the paths that
-depended on it along; then pages and entries are renamed in order of
-appearance. Findings are grouped by their key: the invariant broken first (or the
-assertion) and the kernel function of the statement that broke it.
+depended on it along; then pages and entries are renamed in order of appearance. Findings
+are grouped by their key: the invariant broken first (or the assertion) and the memcg
+functions involved (docs/hunt.md).
 """
 
 from __future__ import annotations
@@ -42,14 +42,16 @@ FUNCTIONS = {
     "mem_cgroup_uncharge_start", "batch_end": "mem_cgroup_uncharge_end",
     "move": "mem_cgroup_move_charge", "split": "split_huge_page",
     "set_limits": "mem_cgroup_resize_limit", "putback": "putback_lru_page",
+    "try_charge": "mem_cgroup_try_charge", "commit": "mem_cgroup_commit_charge",
+    "add_to_cache": "add_to_page_cache_locked", "delete_from_swap_cache":
+    "delete_from_swap_cache",
 }
-
-
 # the uncharge window's brackets: called around the work, never the work that breaks
 BRACKETS = frozenset(("mem_cgroup_uncharge_start", "mem_cgroup_uncharge_end"))
 
 
 def function_of(stmt: Stmt) -> str:
+    """The kernel function a statement enters by."""
     if stmt.method == "fault" and len(stmt.args) > 2 and stmt.args[2]:
         return "do_huge_pmd_anonymous_page"
     return FUNCTIONS[stmt.method]
@@ -68,15 +70,21 @@ class Setup:
 
 @attrs.frozen
 class Path:
-    """One kernel path of a run: its kind and arguments; in a race, its thread."""
+    """One kernel path of a run: its kind and arguments; in a race, its thread. `failed_at`:
+    the statement whose error value sent it down its failure path (`Kind.recover`)."""
 
     kind: str
     args: tuple
     thread: str | None = None
+    failed_at: int | None = None
 
     @property
     def stmts(self) -> list[Stmt]:
-        return KINDS[self.kind].stmts(self.args)
+        kind = KINDS[self.kind]
+        stmts = kind.stmts(self.args)
+        if self.failed_at is None:
+            return stmts
+        return stmts[: self.failed_at + 1] + kind.recover(self.args, self.failed_at)
 
 
 @attrs.frozen
@@ -132,7 +140,8 @@ class Play:
     world: World | None = None
     setup: Setup | None = None
     avoided: dict = attrs.Factory(dict)  # key -> paths undone: they ended in a known finding
-    race: object = None  # a race's explore Result
+    race: object = None  # a race's explore Result, when it found something
+    raced: bool = False  # the run ended in a race that was searched
 
 
 def order(inv: str) -> int:
@@ -154,7 +163,7 @@ def execute(engine: Engine, stmt: Stmt) -> tuple[str, Failure | None, Refusal | 
     if r.error is not None:
         errno = r.error.errno
         return ("enomem" if errno == "ENOMEM" else f"error {errno}"), None, None
-    return "ok", None, None
+    return r.outcome, None, None  # ok, or reclaim's "kept", a forced migration's "failed"
 
 
 def violation(r, function: str, interleaved: bool = False) -> Failure:
@@ -178,16 +187,24 @@ def new_world(model: str, setup: Setup) -> World:
 def run_path(world: World, path: Path, play: Play) -> bool:
     """Run one path's statements; False when the run ends here (a finding or a refusal)."""
     outcomes: list[str] = []
+    path = attrs.evolve(path, failed_at=None)
     play.paths.append(path)
     play.outcomes.append(outcomes)
-    for i, stmt in enumerate(path.stmts):
-        outcome, failure, refusal = execute(world.engine, stmt)
+    stmts = path.stmts
+    i = 0
+    while i < len(stmts):
+        outcome, failure, refusal = execute(world.engine, stmts[i])
         play.statements += 1
         outcomes.append(outcome)
         if failure is not None or refusal is not None:
             play.failure, play.refusal = failure, refusal
             play.at = (len(play.paths) - 1, i)
             return False
+        if outcome.startswith(("enomem", "error")) and KINDS[path.kind].recover is not None \
+                and path.failed_at is None and i + 1 < len(stmts):
+            path = play.paths[-1] = attrs.evolve(path, failed_at=i)
+            stmts = path.stmts
+        i += 1
     for name, delta in KINDS[path.kind].pins(path.args).items():
         world.pins[name] = world.pins.get(name, 0) + delta
     return True
@@ -260,6 +277,7 @@ def generate(model: str, seed: int, run: int, known: frozenset = frozenset()) ->
         threads = race.pick_race(world, rng)
         if threads is not None:
             raced = race.check(model, setup, play.paths + threads)
+            raced.raced = True
             raced.statements = play.statements + sum(
                 len(p.stmts) for p in threads if p in raced.paths)
             raced.avoided = play.avoided
@@ -308,6 +326,7 @@ def shrink(model: str, setup: Setup, paths: list[Path], key: tuple[str, str],
     changed = True
     while changed:
         changed = _drop_paths(best, holds)
+        changed = _substitute(best, holds) or changed
         changed = _simplify_setup(best, holds) or changed
     holds(*canonical(best.setup, best.paths))
     return best
@@ -328,6 +347,30 @@ def _drop_paths(best: Shrunk, holds) -> bool:
         if chunk == 1:
             return changed
         chunk //= 2
+
+
+def _substitute(best: Shrunk, holds) -> bool:
+    """A path that brings a page into being in some roundabout way (a replacement's new page,
+    a COW copy, a swap-in) replaced by the plainest path that makes such a page: a read into
+    the cache for a file page, a fault for an anon page, in each memcg."""
+    changed = False
+    i = 0
+    while i < len(best.paths):
+        path = best.paths[i]
+        pages = best.play.world.engine.pages
+        if path.thread is None and path.kind not in ("cache", "fault"):
+            for name in dict.fromkeys(a for a in _flat(path.args) if isinstance(a, str)):
+                page = pages.get(name)
+                if page is None or page.kind == "shmem" or page.head is not None:
+                    continue
+                tried = [Path("cache", (name, m)) if page.kind == "file"
+                         else Path("fault", (name, m, False)) for m in best.setup.names]
+                if any(holds(best.setup, best.paths[:i] + [p] + best.paths[i + 1:])
+                       for p in tried):
+                    changed = True
+                    break
+        i += 1
+    return changed
 
 
 def _simplify_setup(best: Shrunk, holds) -> bool:
@@ -381,6 +424,7 @@ def rename_paths(paths: list[Path], mapping: dict) -> list[Path]:
 
 
 NAME = re.compile(r"([A-Z]+)(\d+)$")
+CREATED = {"cache": "F", "fault": "P"}  # the letter of the page these paths make
 
 
 def canonical(setup: Setup, paths: list[Path]) -> tuple[Setup, list[Path]]:
@@ -388,11 +432,12 @@ def canonical(setup: Setup, paths: list[Path]) -> tuple[Setup, list[Path]]:
     mapping: dict[str, str] = {}
     counts: dict[str, int] = {}
     for path in paths:
+        made = CREATED.get(path.kind)  # a page a substitution made by a read or a fault
         for stmt in path.stmts:
             for a in _flat(stmt.args):
                 m = NAME.match(a.partition(".")[0]) if isinstance(a, str) else None
                 if m and a not in setup.names and a.partition(".")[0] not in mapping:
-                    letter = m.group(1)
+                    letter = made if made and a == path.args[0] else m.group(1)
                     counts[letter] = counts.get(letter, 0) + 1
                     mapping[a.partition(".")[0]] = f"{letter}{counts[letter]}"
     from memcglang.hunt.race import named
