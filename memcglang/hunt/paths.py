@@ -127,7 +127,7 @@ class Kind:
     # what the path does instead of its rest when statement i ends in an error value (the
     # kernel's failure path); None: an error ends nothing (the statement was the last, or
     # the path goes on as the kernel does)
-    recover: Callable[[tuple, int], list[Stmt] | None] | None = None
+    recover: Callable[[tuple, int], list[Stmt]] | None = None
 
     def repair(self, w: World, args: tuple) -> tuple | None:
         """The arguments with which the kernel would run this path now: as they are, or, for
@@ -138,15 +138,15 @@ class Kind:
         return tuple(a for a in args if self.part(w, a)) or None
 
 
-def _choice(rng: random.Random, items: list):
+def choice(rng: random.Random, items: list):
     return rng.choice(items) if items else None
 
 
-def _ok(p: Page | None, pred) -> bool:
+def holds(p: Page | None, pred) -> bool:
     return p is not None and bool(pred(p))
 
 
-def _quiet(p: Page) -> bool:
+def quiet(p: Page) -> bool:
     """Not locked, not isolated: every page is, between two paths."""
     return not p.flags & PG_locked and not p.isolated
 
@@ -165,19 +165,19 @@ def pick_cache(w: World, rng):
 def can_map(p: Page) -> bool:
     """fork's copy_one_pte (an anon page that is mapped), or filemap_fault of a page in the
     page cache: one more pte and its reference."""
-    return _quiet(p) and ((p.mapping == "anon" and p.mapcount > 0)
+    return quiet(p) and ((p.mapping == "anon" and p.mapcount > 0)
                           or (p.in_cache and p.kind == "file"))
 
 
 def pick_map(w: World, rng):
-    p = _choice(rng, w.live(can_map))
+    p = choice(rng, w.live(can_map))
     return None if p is None else (p.name,)
 
 
 def can_cow(p: Page) -> bool:
     """do_wp_page copies a mapped page: a file page of a private mapping always; an anon page
     only when reuse_swap_page finds it shared (page_mapcount + page_swapcount > 1)."""
-    if not _quiet(p) or p.mapcount <= 0 or p.huge or p.kind == "shmem":
+    if not quiet(p) or p.mapcount <= 0 or p.huge or p.kind == "shmem":
         return False
     if p.kind == "file":
         return True
@@ -186,17 +186,17 @@ def can_cow(p: Page) -> bool:
 
 
 def pick_cow(w: World, rng):
-    p = _choice(rng, w.live(can_cow))
+    p = choice(rng, w.live(can_cow))
     return None if p is None else (p.name, w.fresh("P"), rng.choice(w.memcgs))
 
 
 # -- munmap and exit -----------------------------------------------------------------------------
 def mapped(p: Page) -> bool:
-    return _quiet(p) and p.mapcount > 0
+    return quiet(p) and p.mapcount > 0
 
 
 def pick_unmap(w: World, rng):
-    p = _choice(rng, w.live(mapped))
+    p = choice(rng, w.live(mapped))
     return None if p is None else (p.name,)
 
 
@@ -214,12 +214,12 @@ def zap_stmts(args) -> list[Stmt]:
 
 # -- the page cache ------------------------------------------------------------------------------
 def cached(p: Page) -> bool:
-    return _quiet(p) and p.in_cache and not p.huge
+    return quiet(p) and p.in_cache and not p.huge
 
 
 def pick_truncate(w: World, rng):
     """truncate_inode_pages_range over one page of the cache."""
-    p = _choice(rng, w.live(cached))
+    p = choice(rng, w.live(cached))
     return None if p is None else (p.name,)
 
 
@@ -227,7 +227,7 @@ def reclaimable(p: Page) -> bool:
     """shrink_page_list takes an LRU page that page_mapping() finds: anon (it goes to the swap
     cache first), in the swap cache (a readahead page has no anon_vma yet) or in the page
     cache; a page whose mapping is gone is kept, not reclaimed."""
-    return (_quiet(p) and p.flags & PG_lru and not p.huge and p.kind != "shmem"
+    return (quiet(p) and p.flags & PG_lru and not p.huge and p.kind != "shmem"
             and (p.mapping == "anon" or p.in_cache or p.flags & PG_swapcache))
 
 
@@ -236,7 +236,7 @@ def needs_entry(p: Page) -> bool:
 
 
 def pick_reclaim(w: World, rng):
-    p = _choice(rng, w.live(reclaimable))
+    p = choice(rng, w.live(reclaimable))
     if p is None:
         return None
     return (p.name, w.fresh("E") if needs_entry(p) else None)
@@ -244,7 +244,7 @@ def pick_reclaim(w: World, rng):
 
 def valid_reclaim(w: World, args) -> bool:
     p = w.page(args[0])
-    return _ok(p, reclaimable) and (args[1] is not None) == needs_entry(p)
+    return holds(p, reclaimable) and (args[1] is not None) == needs_entry(p)
 
 
 # -- swap ----------------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def swapped(e) -> bool:
 def pick_swapin(w: World, rng):
     """do_swap_page: a task of any memcg (or of none given: root) faults on a swap pte; a
     write fault reuses the page (reuse_swap_page)."""
-    e = _choice(rng, w.entries(swapped))
+    e = choice(rng, w.entries(swapped))
     if e is None:
         return None
     name = e.page.name if e.page is not None else w.fresh("Q")
@@ -269,13 +269,13 @@ def valid_swapin(w: World, args) -> bool:
     if e is None or e.freed or not swapped(e):
         return False
     if e.page is not None:
-        return e.page.name == args[1] and _quiet(e.page)
+        return e.page.name == args[1] and quiet(e.page)
     return args[1] not in w.engine.pages
 
 
 def pick_readahead(w: World, rng):
     """swapin_readahead brings in a neighbouring entry nobody faulted on yet."""
-    e = _choice(rng, w.entries(lambda e: swapped(e) and e.page is None))
+    e = choice(rng, w.entries(lambda e: swapped(e) and e.page is None))
     return None if e is None else (e.name, w.fresh("R"))
 
 
@@ -289,7 +289,7 @@ def pick_free_swap(w: World, rng):
     free_swap_and_cache. When that was the entry's last pte reference and its swap-cache page
     is not mapped, the page is looked up, trylocked (between two paths nobody holds it),
     deleted from the swap cache and released (perhaps its last reference)."""
-    e = _choice(rng, w.entries(swapped))
+    e = choice(rng, w.entries(swapped))
     if e is None:
         return None
     return (e.name, cache_freed(e))
@@ -298,7 +298,7 @@ def pick_free_swap(w: World, rng):
 def cache_freed(e) -> str | None:
     """The swap-cache page free_swap_and_cache takes out with the entry's last reference."""
     p = e.page
-    if e.count == 1 and p is not None and not p.mapcount and _quiet(p):
+    if e.count == 1 and p is not None and not p.mapcount and quiet(p):
         return p.name
     return None
 
@@ -324,11 +324,11 @@ def migratable(p: Page) -> bool:
     takes every page of the range (an orphaned page "can be picked up due to memory
     offlining", __unmap_and_move); compaction and mbind/NUMA balancing take fewer. THPs are
     split first."""
-    return _quiet(p) and p.flags & PG_lru and not p.huge and p.kind != "shmem"
+    return quiet(p) and p.flags & PG_lru and not p.huge and p.kind != "shmem"
 
 
 def pick_migrate(w: World, rng):
-    p = _choice(rng, w.live(migratable))
+    p = choice(rng, w.live(migratable))
     return None if p is None else (p.name, w.fresh("N"), p.kind, rng.random() < 0.15)
 
 
@@ -359,13 +359,13 @@ def pick_replace(w: World, rng):
     if rng.random() < 0.4:
         old = (w.fresh("F"), rng.choice(w.memcgs))
     else:
-        page = _choice(rng, w.live(replaceable))
+        page = choice(rng, w.live(replaceable))
         if page is None:
             return None
         old = (page.name, None)
     legacy = w.engine.model.name == "legacy"
     if rng.random() < 0.3:
-        stolen = _choice(rng, w.live(lambda p: p.name != old[0] and stealable(p)))
+        stolen = choice(rng, w.live(lambda p: p.name != old[0] and stealable(p)))
         if stolen is not None:
             return (*old, stolen.name, True, legacy)
     return (*old, w.fresh("G"), False, legacy)
@@ -373,12 +373,12 @@ def pick_replace(w: World, rng):
 
 def valid_replace(w: World, args) -> bool:
     old, memcg, new, steal, _ = args
-    if memcg is None and not _ok(w.page(old), replaceable):
+    if memcg is None and not holds(w.page(old), replaceable):
         return False
     if memcg is not None and (old in w.engine.pages or memcg not in w.engine.memcgs):
         return False
     if steal:
-        return _ok(w.page(new), stealable)
+        return holds(w.page(new), stealable)
     return new not in w.engine.pages
 
 
@@ -430,17 +430,17 @@ def pick_pin(w: World, rng):
     across other paths."""
     if sum(w.pins.values()) >= MAX_PINS:
         return None
-    p = _choice(rng, w.live(lambda p: p.refcount > 0 and _quiet(p)))
+    p = choice(rng, w.live(lambda p: p.refcount > 0 and quiet(p)))
     return None if p is None else (p.name,)
 
 
 def valid_pin(w: World, args) -> bool:
-    return _ok(w.page(args[0]), lambda p: p.refcount > 0)
+    return holds(w.page(args[0]), lambda p: p.refcount > 0)
 
 
 def pick_unpin(w: World, rng):
     """The walker drops its reference (put_page: perhaps the last one)."""
-    name = _choice(rng, w.pinned())
+    name = choice(rng, w.pinned())
     return None if name is None else (name,)
 
 
@@ -477,7 +477,7 @@ def pick_batch(w: World, rng):
 
 
 def batch_part(w: World, op) -> bool:
-    return held(w, op[1]) if op[0] == "put" else _ok(w.page(op[1]), cached)
+    return held(w, op[1]) if op[0] == "put" else holds(w.page(op[1]), cached)
 
 
 def batch_stmts(args) -> list[Stmt]:
@@ -518,7 +518,7 @@ def valid_move(w: World, args) -> bool:
         return (not e.freed and swapped(e) and e.record is not None
                 and e.record.parent is not None and e.record.name != to)
     p = w.page(name)
-    return _ok(p, movable) and p.pc_memcg.name != to
+    return holds(p, movable) and p.pc_memcg.name != to
 
 
 def splittable(p: Page) -> bool:
@@ -526,7 +526,7 @@ def splittable(p: Page) -> bool:
 
 
 def pick_split(w: World, rng):
-    p = _choice(rng, w.live(splittable))
+    p = choice(rng, w.live(splittable))
     return None if p is None else (p.name,)
 
 
@@ -543,12 +543,12 @@ def pick_limit(w: World, rng):
 def pick_walker(w: World, rng):
     """get_page_unless_zero, some work, put_page: a pfn walker (memory-failure, hot-remove's
     do_migrate_range) or a GUP pin soon dropped. Sequentially a no-op: races only."""
-    p = _choice(rng, w.live(_quiet))
+    p = choice(rng, w.live(quiet))
     return None if p is None else (p.name,)
 
 
 def page_valid(pred) -> Callable[[World, tuple], bool]:
-    return lambda w, args: _ok(w.page(args[0]), pred)
+    return lambda w, args: holds(w.page(args[0]), pred)
 
 
 def new_name(w: World, args) -> bool:
@@ -563,16 +563,16 @@ KINDS = {k.name: k for k in (
     Kind("fault", 10, pick_fault, new_name, lambda a: [Stmt("fault", a)]),
     Kind("cache", 8, pick_cache, new_name, one("cache")),
     Kind("map", 4, pick_map, page_valid(can_map), one("map")),
-    Kind("cow", 4, pick_cow, lambda w, a: _ok(w.page(a[0]), can_cow) and a[1] not in
+    Kind("cow", 4, pick_cow, lambda w, a: holds(w.page(a[0]), can_cow) and a[1] not in
          w.engine.pages, one("cow")),
     Kind("unmap", 2, pick_unmap, page_valid(mapped), one("unmap")),
-    Kind("zap", 5, pick_zap, None, zap_stmts, part=lambda w, n: _ok(w.page(n), mapped)),
+    Kind("zap", 5, pick_zap, None, zap_stmts, part=lambda w, n: holds(w.page(n), mapped)),
     Kind("truncate", 4, pick_truncate, page_valid(cached), one("truncate")),
     Kind("reclaim", 8, pick_reclaim, valid_reclaim, one("reclaim")),
     Kind("swapin", 7, pick_swapin, valid_swapin, one("swapin")),
     Kind("readahead", 3, pick_readahead, valid_readahead, one("readahead")),
     Kind("free_swap", 3, pick_free_swap, valid_free_swap, free_swap_stmts),
-    Kind("migrate", 6, pick_migrate, lambda w, a: _ok(w.page(a[0]), migratable) and a[1] not in
+    Kind("migrate", 6, pick_migrate, lambda w, a: holds(w.page(a[0]), migratable) and a[1] not in
          w.engine.pages, migrate_stmts),
     Kind("replace_cache", 5, pick_replace, valid_replace, replace_stmts,
          recover=recover_replace),

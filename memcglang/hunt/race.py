@@ -8,9 +8,11 @@ paths over them (a compaction, reclaim, a walker's get and put, a fault, a trunc
 each drawn from the state at the fork: what one thread does may take another's page away,
 and `explore` drops such interleavings (an mm contract the kernel's callers check first). The
 race is written as a scenario with `thread` blocks and handed to `explore` (bounded: a race is
-small); a memcg assertion or an invariant in some interleaving is a finding. Its key names
-the invariant (or the assertion) and "interleaving". Shrinking deletes prefix paths, thread
-paths and memcgs as for a sequential run, each change kept if `explore` still finds it.
+small); a memcg assertion or an invariant in some interleaving is a finding, unless the
+threads run one after the other in some order fail as well (then the sequential runs find
+it). Its key is a sequential finding's: the failing step is replayed for the memcg functions
+it called. Shrinking deletes prefix paths, thread paths and memcgs as for a sequential run,
+each change kept if `explore` still finds it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,18 @@ import random
 
 import attrs
 
-from memcglang.hunt.paths import KINDS, Stmt, World, _quiet
+from memcglang.hunt.paths import KINDS, Stmt, World, quiet
 from memcglang.hunt.render import Lines, setup_lines
-from memcglang.hunt.search import Failure, Path, Play, Setup, draw, function_of, replay, violation
+from memcglang.hunt.search import (
+    Failure,
+    Path,
+    Play,
+    Setup,
+    draw,
+    function_of,
+    replay,
+    violation,
+)
 
 RACE_SHARE = 0.25  # of the runs
 RACE_MAX_STATES = 20_000  # a race's search bound (the double migration takes 180 states)
@@ -48,17 +59,16 @@ THREAD_NAMES = {
 
 def pick_race(world: World, rng: random.Random) -> list[Path] | None:
     """Two or three threads of one or two paths over one or two pages of the fork's state."""
-    pages = world.live(lambda p: _quiet(p))
+    pages = world.live(quiet)
     if not pages:
         return None
     world.focus = {rng.choice(pages).name}
     if rng.random() < 0.3:
         world.focus.add(rng.choice(pages).name)
-    kinds = RACE_KINDS
     out: list[Path] = []
     try:
         for _ in range(rng.randint(2, 3)):
-            paths = [p for p in (draw(world, rng, kinds) for _ in range(rng.choice((1, 1, 2))))
+            paths = [p for p in (draw(world, rng, RACE_KINDS) for _ in range(rng.choice((1, 1, 2))))
                      if p is not None]
             if not paths:
                 continue
@@ -115,7 +125,7 @@ def race_text(setup: Setup, prefix: Play, paths: list[Path], header: list[str]) 
 
 def check(model: str, setup: Setup, paths: list[Path]) -> Play:
     """Run the prefix; keep the thread paths the fork's state still allows; search the
-    race's interleavings. The play's failure is the race's, keyed (label, "interleaving")."""
+    race's interleavings. The play's failure is the race's (module docstring)."""
     from memcglang.explore.search import Search
     from memcglang.explore.threads import Machine
     from memcglang.runner import load_text

@@ -38,6 +38,17 @@ class Finding:
     trace: str = ""
     size: int = 0  # statements of the shrunk scenario
     file: FilePath | None = None
+    unverified: bool = False  # the scenario does not pass as hunt checked it
+
+    @property
+    def race(self) -> bool:
+        return self.shrunk.play.race is not None
+
+    def golden(self, model: str) -> FilePath:
+        """Its golden file (a race's is an explore case's)."""
+        from memcglang.golden import golden_path
+
+        return golden_path(self.file, model, self.race)
 
     @property
     def name(self) -> str:
@@ -186,37 +197,43 @@ def found(h: Hunt, play: Play, out_dir: str | None) -> None:
     candidate.failure = candidate.shrunk.play.failure
     candidate.text = scenario(h.model, h.seed, candidate)
     if finding is not None:
-        if candidate.size >= finding.size:
+        if rank(candidate) >= rank(finding):
             return
         candidate.first = finding.run if finding.first < 0 else finding.first
         candidate.hits = finding.hits
         candidate.reshrunk = finding.reshrunk
+        if finding.file is not None:  # a race's golden file and a run's have other names
+            finding.golden(h.model).unlink(missing_ok=True)
     write(h, candidate, out_dir)
     h.findings[key] = candidate
+
+
+def rank(f: Finding) -> tuple[bool, int]:
+    """A sequential scenario before a race, then the fewer statements."""
+    return (f.race, f.size)
 
 
 def write(h: Hunt, finding: Finding, out_dir: str | None) -> None:
     """Check that the scenario passes under the model (its `expect …:` lines met) and write
     it with its golden trace: `memcglang test DIR` passes at once."""
-    from memcglang.golden import actual, explored, golden_path
+    from memcglang.golden import actual, explored
 
     directory = FilePath(out_dir) if out_dir is not None else FilePath(".")
     path = directory / f"{finding.name}.mcg"
     race = finding.shrunk.play.race
-    if race is None:
+    if not finding.race:
         trace, status = actual(path, h.model, text=finding.text)
         good = status == 0
     else:  # the explore golden case: its verdict, a failure found (exit 1)
         trace, status = explored(path, h.model, text=finding.text)
         good = status == 1 and f"verdict: {race.verdict}" in trace
-    if not good:
-        raise AssertionError(f"hunt wrote a scenario that fails:\n{finding.text}\n{trace}")
     finding.trace = trace
+    finding.unverified = not good  # a bug of ours: said in the summary, the file still kept
     if out_dir is not None:
         directory.mkdir(parents=True, exist_ok=True)
         path.write_text(finding.text, encoding="utf-8")
-        golden_path(path, h.model, race is not None).write_text(trace, encoding="utf-8")
         finding.file = path
+        finding.golden(h.model).write_text(trace, encoding="utf-8")
 
 
 def progress_line(h: Hunt) -> str:
@@ -226,8 +243,6 @@ def progress_line(h: Hunt) -> str:
 
 
 def summary(h: Hunt, emit, stats: bool) -> None:
-    from memcglang.golden import golden_path
-
     stop = " (interrupted)" if h.interrupted else ""
     emit(f"hunt: model {h.model}, seed {h.seed}: {h.runs:,} runs, {h.statements:,} "
          f"statements{stop}")
@@ -256,8 +271,11 @@ def summary(h: Hunt, emit, stats: bool) -> None:
         first = f.run if f.first < 0 else f.first
         emit(f"   {plural(f.hits, 'hit')}, the first in run {first}; shrunk from run {f.run}'s "
              f"{plural(f.statements, 'statement')} to {f.size} ({f.shrunk.replays} replays)")
+        if f.unverified:
+            emit("   the scenario as written does not reproduce it (a bug of memcglang's; "
+                 "please report it with the model and seed):")
+            emit("".join("   ! " + line + "\n" for line in f.trace.splitlines()[-8:]).rstrip())
         if f.file is not None:
-            golden = golden_path(f.file, h.model, f.shrunk.play.race is not None).name
-            emit(f"   written: {f.file} (and its golden file {golden})")
+            emit(f"   written: {f.file} (and its golden file {f.golden(h.model).name})")
         for line in f.text.splitlines():
             emit("   | " + line)

@@ -25,6 +25,7 @@ import attrs
 
 from memcglang.engine import Engine
 from memcglang.engine.errors import ScenarioError, VmBug
+from memcglang.engine.state import MemCgroup, Page, ResCounter, SwapEntry
 from memcglang.hunt import MAX_PATHS
 from memcglang.hunt.paths import KINDS, Stmt, World
 
@@ -95,7 +96,7 @@ class Failure:
     label: str  # "I1", or the assertion ("mem_cgroup_migrate: VM_BUG_ON_PAGE(...)")
     function: str  # the kernel function of the statement
     details: tuple[str, ...]  # each broken invariant with its numbers, or the bug's report
-    calls: tuple[str, ...] = ()  # the memcg functions the step called (a violation's)
+    calls: tuple[str, ...] = ()  # a violation's memcg function (`involved`)
     interleaved: bool = False  # found by a race: only some interleaving of threads breaks it
 
     @property
@@ -167,13 +168,49 @@ def execute(engine: Engine, stmt: Stmt) -> tuple[str, Failure | None, Refusal | 
 
 
 def violation(r, function: str, interleaved: bool = False) -> Failure:
-    """The finding of a step that broke invariants (the lowest-numbered first)."""
+    """The finding of a step that broke invariants (the lowest-numbered first), with the
+    memcg function that first wrote what the broken invariant is about."""
     vs = sorted(r.violations, key=lambda v: order(v.inv))
-    calls = tuple(dict.fromkeys(
-        ev[2] for ev in r.events if ev[1] == "call" and ev[2].startswith("mem_cgroup")
-        and ev[2] not in BRACKETS))
+    culprit = involved(r, vs[0].obj)
+    calls = (culprit,) if culprit else tuple(dict.fromkeys(
+        name for _, kind, name, _ in r.events if kind == "call" and memcg_code(name)))[:1]
     return Failure("violation", vs[0].inv, function, tuple(str(v) for v in vs), calls,
                    interleaved)
+
+
+def memcg_code(name: str | None) -> bool:
+    return name is not None and name.startswith("mem_cgroup") and name not in BRACKETS
+
+
+def involved(r, subject: str) -> str | None:
+    """The memcg function during which the step first wrote the broken invariant's object
+    (a page, or a memcg: its counters, statistics, or a page or swap record charged to it):
+    the step's records each belong to the last kernel call before them."""
+    calls = [(pos, name) for pos, kind, name, _ in r.events if kind == "call"]
+    i, owner = 0, None
+    for k, (obj, field, old, new) in enumerate(r.changes):
+        while i < len(calls) and calls[i][0] <= r.start + k:
+            owner = calls[i][1]
+            i += 1
+        if memcg_code(owner) and subject in names_of(obj, field, old, new):
+            return owner
+    return None
+
+
+def names_of(obj, field: str, old, new) -> set[str]:
+    """What a journal record is about: its object, and the memcgs it charges or uncharges."""
+    if isinstance(obj, ResCounter):
+        return {obj.memcg.name}
+    if isinstance(obj, MemCgroup | SwapEntry):
+        out = {obj.name}
+        if field == "record":
+            out |= {m.name for m in (old, new) if isinstance(m, MemCgroup)}
+        return out
+    if isinstance(obj, Page):
+        out = {obj.name}
+        out |= {m.name for m in (old, new, obj.pc_memcg) if isinstance(m, MemCgroup)}
+        return out
+    return set()
 
 
 def new_world(model: str, setup: Setup) -> World:
