@@ -426,8 +426,10 @@ def parser(command: str) -> argparse.ArgumentParser:
             description="Run random sequences of kernel paths (fault, COW, cache, truncate, "
             "reclaim, swap-in, readahead, migration, page-cache replacement, references, "
             "zap, batches, charge moving, THP split, limits) with every invariant checked "
-            "after every step; shrink each distinct finding to a small scenario with its "
-            "`expect violation:` or `expect bug:` line. Exit 0 no finding, 1 findings.",
+            "after every step, a quarter of the runs ending in two or three threads that "
+            "explore searches in every interleaving; shrink each distinct finding to a small "
+            "scenario with its `expect violation:` or `expect bug:` line (or its `# explore:` "
+            "verdict). Exit 0 no finding, 1 findings.",
         )
         p.add_argument("--model", choices=MODELS, required=True, help="the kernel model")
         p.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="N",

@@ -198,19 +198,30 @@ def involved(r, subject: str) -> str | None:
 
 
 def names_of(obj, field: str, old, new) -> set[str]:
-    """What a journal record is about: its object, and the memcgs it charges or uncharges."""
+    """What a journal record is about: its object, and the memcgs (with their ancestors,
+    whose hierarchical counters follow theirs) it charges or uncharges."""
     if isinstance(obj, ResCounter):
-        return {obj.memcg.name}
-    if isinstance(obj, MemCgroup | SwapEntry):
-        out = {obj.name}
-        if field == "record":
-            out |= {m.name for m in (old, new) if isinstance(m, MemCgroup)}
-        return out
-    if isinstance(obj, Page):
-        out = {obj.name}
-        out |= {m.name for m in (old, new, obj.pc_memcg) if isinstance(m, MemCgroup)}
-        return out
-    return set()
+        memcgs = [obj.memcg]
+    elif isinstance(obj, MemCgroup):
+        memcgs = [obj]
+    elif isinstance(obj, SwapEntry):
+        memcgs = [m for m in (old, new) if isinstance(m, MemCgroup)] if field == "record" else []
+        return {obj.name} | lineage(memcgs)
+    elif isinstance(obj, Page):
+        memcgs = [m for m in (old, new, obj.pc_memcg) if isinstance(m, MemCgroup)]
+        return {obj.name} | lineage(memcgs)
+    else:
+        return set()
+    return lineage(memcgs)
+
+
+def lineage(memcgs) -> set[str]:
+    out = set()
+    for m in memcgs:
+        while m is not None:
+            out.add(m.name)
+            m = m.parent
+    return out
 
 
 def new_world(model: str, setup: Setup) -> World:
