@@ -167,20 +167,27 @@ def discover(paths: list[str]) -> tuple[list[Path], list[str]]:
     return list(dict.fromkeys(files)), errors
 
 
+def _load(scenario: Path, text: str | None):
+    """(program, resolution) of the scenario file, or of `text` as if it were that file;
+    raises StaticErrors."""
+    from memcglang.runner import load, load_text
+
+    if text is None:
+        return load(str(scenario), name=scenario.name)
+    return load_text(text, scenario.name)
+
+
 def actual(scenario: Path, model: str, quiet: bool = False, text: str | None = None
            ) -> tuple[str, int]:
     """The plain trace of `scenario` under `model` as its golden file would hold it (with
     `quiet`, only its failures and verdict), and the run's exit status (0 passed, 1 failed,
     2 static error or model not available). `text`: the scenario's text, not yet written."""
     from memcglang.lang.diagnostics import StaticErrors
-    from memcglang.runner import ModelUnavailable, choose_model, load, load_text, trace
+    from memcglang.runner import ModelUnavailable, choose_model, trace
 
     lines: list[str] = []
     try:
-        if text is None:
-            program, resolution = load(str(scenario), name=scenario.name)
-        else:
-            program, resolution = load_text(text, scenario.name)
+        program, resolution = _load(scenario, text)
         chosen = choose_model(program, resolution, model)
     except StaticErrors as e:
         return e.format() + "\n", 2
@@ -195,14 +202,10 @@ def explored(scenario: Path, model: str, text: str | None = None) -> tuple[str, 
     hold it, and its exit status. `text`: the scenario's text, not yet written."""
     from memcglang.explore.report import explore
     from memcglang.lang.diagnostics import StaticErrors
-    from memcglang.runner import load, load_text
 
     lines: list[str] = []
     try:
-        if text is None:
-            program, resolution = load(str(scenario), name=scenario.name)
-        else:
-            program, resolution = load_text(text, scenario.name)
+        program, resolution = _load(scenario, text)
         status = explore(program, resolution, model, lines.append)
     except StaticErrors as e:
         return e.format() + "\n", 2
