@@ -153,7 +153,7 @@ def test_legacy_finds_the_reuse_swap_page_uncharge():
     assert h.refused_runs == 0
     (finding,) = h.findings.values()
     assert finding.failure.label == "I4"
-    assert finding.failure.memcg_functions == "mem_cgroup_uncharge_swapcache"
+    assert finding.failure.memcg_function == "mem_cgroup_uncharge_swapcache"
     assert finding.text.endswith("fault P1 in A\nget P1\nreclaim P1 as E1\n"
                                  "expect violation: swapin E1 as P1 in A reuse\n")
 

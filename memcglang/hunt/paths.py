@@ -90,8 +90,6 @@ class World:
     n: int = 0
     focus: set[str] | None = None  # a race draws its paths over these pages only
 
-    RACE_ONLY = ("walker",)
-
     def fresh(self, prefix: str) -> str:
         self.n += 1
         return f"{prefix}{self.n}"
@@ -253,6 +251,12 @@ def swapped(e) -> bool:
     return e.count > 0
 
 
+def swap_pte(w: World, name: str):
+    """The live entry of that name that a swap pte references, or None."""
+    e = w.engine.entries.get(name)
+    return e if e is not None and not e.freed and swapped(e) else None
+
+
 def pick_swapin(w: World, rng):
     """do_swap_page: a task of any memcg (or of none given: root) faults on a swap pte; a
     write fault reuses the page (reuse_swap_page)."""
@@ -265,8 +269,8 @@ def pick_swapin(w: World, rng):
 
 
 def valid_swapin(w: World, args) -> bool:
-    e = w.engine.entries.get(args[0])
-    if e is None or e.freed or not swapped(e):
+    e = swap_pte(w, args[0])
+    if e is None:
         return False
     if e.page is not None:
         return e.page.name == args[1] and quiet(e.page)
@@ -280,8 +284,8 @@ def pick_readahead(w: World, rng):
 
 
 def valid_readahead(w: World, args) -> bool:
-    e = w.engine.entries.get(args[0])
-    return e is not None and not e.freed and swapped(e) and e.page is None
+    e = swap_pte(w, args[0])
+    return e is not None and e.page is None
 
 
 def pick_free_swap(w: World, rng):
@@ -304,8 +308,8 @@ def cache_freed(e) -> str | None:
 
 
 def valid_free_swap(w: World, args) -> bool:
-    e = w.engine.entries.get(args[0])
-    return e is not None and not e.freed and swapped(e) and cache_freed(e) == args[1]
+    e = swap_pte(w, args[0])
+    return e is not None and cache_freed(e) == args[1]
 
 
 def free_swap_stmts(args) -> list[Stmt]:
@@ -450,10 +454,6 @@ def puts(args) -> list[str]:
             if isinstance(a, str) or a[0] == "put"]
 
 
-def valid_unpin(w: World, args) -> bool:
-    return w.pins.get(args[0], 0) > 0
-
-
 def held(w: World, name: str) -> bool:
     return w.pins.get(name, 0) > 0
 
@@ -513,10 +513,10 @@ def pick_move(w: World, rng):
 
 def valid_move(w: World, args) -> bool:
     name, to = args
-    e = w.engine.entries.get(name)
-    if e is not None:
-        return (not e.freed and swapped(e) and e.record is not None
-                and e.record.parent is not None and e.record.name != to)
+    if name in w.engine.entries:
+        e = swap_pte(w, name)
+        return (e is not None and e.record is not None and e.record.parent is not None
+                and e.record.name != to)
     p = w.page(name)
     return holds(p, movable) and p.pc_memcg.name != to
 
@@ -560,7 +560,7 @@ def one(method: str) -> Callable[[tuple], list[Stmt]]:
 
 
 KINDS = {k.name: k for k in (
-    Kind("fault", 10, pick_fault, new_name, lambda a: [Stmt("fault", a)]),
+    Kind("fault", 10, pick_fault, new_name, one("fault")),
     Kind("cache", 8, pick_cache, new_name, one("cache")),
     Kind("map", 4, pick_map, page_valid(can_map), one("map")),
     Kind("cow", 4, pick_cow, lambda w, a: holds(w.page(a[0]), can_cow) and a[1] not in
@@ -577,7 +577,7 @@ KINDS = {k.name: k for k in (
     Kind("replace_cache", 5, pick_replace, valid_replace, replace_stmts,
          recover=recover_replace),
     Kind("pin", 3, pick_pin, valid_pin, one("get"), lambda a: {a[0]: 1}),
-    Kind("unpin", 3, pick_unpin, valid_unpin, one("put"), unpins),
+    Kind("unpin", 3, pick_unpin, lambda w, a: held(w, a[0]), one("put"), unpins),
     Kind("release", 2, pick_release, None, lambda a: [Stmt("release", a)], unpins, held),
     Kind("batch", 2, pick_batch, None, batch_stmts, unpins, batch_part),
     Kind("move", 3, pick_move, valid_move, one("move")),
@@ -587,3 +587,4 @@ KINDS = {k.name: k for k in (
     Kind("limit", 2, pick_limit, lambda w, a: w.engine.memcgs[a[0]].memsw.limit is None,
          lambda a: [Stmt("set_limits", a)]),
 )}
+RACE_ONLY = ("walker",)  # kinds only races draw (sequentially, a walker's get and put is a no-op)

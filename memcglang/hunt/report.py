@@ -30,8 +30,8 @@ class Finding:
     run: int  # the run its scenario was shrunk from
     statements: int  # of that run, up to the finding
     paths: int
+    first: int  # the run that found it first
     hits: int = 1
-    first: int = -1  # the run that found it first (-1: `run`)
     reshrunk: int = 0
     shrunk: Shrunk | None = None
     text: str = ""
@@ -55,7 +55,7 @@ class Finding:
         """The file's name: number, invariant (or `bug`), the memcg function involved."""
         f = self.failure
         what = "bug" if f.what == "bug" else f.label
-        where = f.memcg_functions.split(",")[0].replace(" ", "-")
+        where = f.memcg_function.replace(" ", "-")
         return f"{self.number:02d}-{what}-{where}"
 
 
@@ -189,7 +189,8 @@ def found(h: Hunt, play: Play, out_dir: str | None) -> None:
             return
         finding.reshrunk += 1
     candidate = Finding(len(h.findings) + 1 if finding is None else finding.number,
-                        play.failure, h.runs, play.statements, len(play.paths))
+                        play.failure, h.runs, play.statements, len(play.paths),
+                        h.runs if finding is None else finding.first)
     check = None
     if play.race is not None:
         from memcglang.hunt.race import check
@@ -199,7 +200,6 @@ def found(h: Hunt, play: Play, out_dir: str | None) -> None:
     if finding is not None:
         if rank(candidate) >= rank(finding):
             return
-        candidate.first = finding.run if finding.first < 0 else finding.first
         candidate.hits = finding.hits
         candidate.reshrunk = finding.reshrunk
         if finding.file is not None:  # a race's golden file and a run's have other names
@@ -268,13 +268,13 @@ def summary(h: Hunt, emit, stats: bool) -> None:
     for f in h.findings.values():
         emit("")
         emit(f"{f.number}. {f.failure.title}")
-        first = f.run if f.first < 0 else f.first
-        emit(f"   {plural(f.hits, 'hit')}, the first in run {first}; shrunk from run {f.run}'s "
+        emit(f"   {plural(f.hits, 'hit')}, the first in run {f.first}; shrunk from run {f.run}'s "
              f"{plural(f.statements, 'statement')} to {f.size} ({f.shrunk.replays} replays)")
         if f.unverified:
             emit("   the scenario as written does not reproduce it (a bug of memcglang's; "
                  "please report it with the model and seed):")
-            emit("".join("   ! " + line + "\n" for line in f.trace.splitlines()[-8:]).rstrip())
+            for line in f.trace.splitlines()[-8:]:
+                emit("   ! " + line)
         if f.file is not None:
             emit(f"   written: {f.file} (and its golden file {f.golden(h.model).name})")
         for line in f.text.splitlines():

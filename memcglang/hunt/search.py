@@ -27,7 +27,7 @@ from memcglang.engine import Engine
 from memcglang.engine.errors import ScenarioError, VmBug
 from memcglang.engine.state import MemCgroup, Page, ResCounter, SwapEntry
 from memcglang.hunt import MAX_PATHS
-from memcglang.hunt.paths import KINDS, Stmt, World
+from memcglang.hunt.paths import KINDS, RACE_ONLY, Stmt, World
 
 # the kernel function a statement enters by (docs/kernel-map.md)
 FUNCTIONS = {
@@ -96,28 +96,28 @@ class Failure:
     label: str  # "I1", or the assertion ("mem_cgroup_migrate: VM_BUG_ON_PAGE(...)")
     function: str  # the kernel function of the statement
     details: tuple[str, ...]  # each broken invariant with its numbers, or the bug's report
-    calls: tuple[str, ...] = ()  # a violation's memcg function (`involved`)
+    memcg: str = ""  # a violation's memcg function (`violation`)
     interleaved: bool = False  # found by a race: only some interleaving of threads breaks it
 
     @property
-    def memcg_functions(self) -> str:
-        """The memcg code involved: the assertion's function, or what the step called."""
+    def memcg_function(self) -> str:
+        """The memcg code involved: the assertion's function, or the violation's."""
         if self.what == "bug":
             return self.label.partition(":")[0]
-        return ", ".join(self.calls) or "no memcg function"
+        return self.memcg or "no memcg function"
 
     @property
     def key(self) -> tuple[str, str]:
         """The same bug reached by different paths (or by a race) is one finding: the
         invariant broken first (or the assertion) and the memcg code involved."""
-        return (self.label, self.memcg_functions)
+        return (self.label, self.memcg_function)
 
     @property
     def title(self) -> str:
         race = " in an interleaving of threads" if self.interleaved else ""
         if self.what == "bug":
             return f"{self.label} (memcg) from {self.function}{race}"
-        return f"{self.label} broken in {self.memcg_functions} from {self.function}{race}"
+        return f"{self.label} broken in {self.memcg_function} from {self.function}{race}"
 
 
 @attrs.frozen
@@ -171,10 +171,9 @@ def violation(r, function: str, interleaved: bool = False) -> Failure:
     """The finding of a step that broke invariants (the lowest-numbered first), with the
     memcg function that first wrote what the broken invariant is about."""
     vs = sorted(r.violations, key=lambda v: order(v.inv))
-    culprit = involved(r, vs[0].obj)
-    calls = (culprit,) if culprit else tuple(dict.fromkeys(
-        name for _, kind, name, _ in r.events if kind == "call" and memcg_code(name)))[:1]
-    return Failure("violation", vs[0].inv, function, tuple(str(v) for v in vs), calls,
+    memcg = involved(r, vs[0].obj) or next(
+        (name for _, kind, name, _ in r.events if kind == "call" and memcg_code(name)), "")
+    return Failure("violation", vs[0].inv, function, tuple(str(v) for v in vs), memcg,
                    interleaved)
 
 
@@ -301,7 +300,7 @@ def generate(model: str, seed: int, run: int, known: frozenset = frozenset()) ->
     world = new_world(model, setup)
     engine = world.engine
     play = Play([], [], world=world, setup=setup)
-    kinds = [k for k in KINDS.values() if k.name not in World.RACE_ONLY]
+    kinds = [k for k in KINDS.values() if k.name not in RACE_ONLY]
     racing = rng.random() < race.RACE_SHARE
     for _ in range(rng.randint(1, 6) if racing else rng.randint(5, MAX_PATHS)):
         path = draw(world, rng, kinds)
@@ -476,7 +475,10 @@ CREATED = {"cache": "F", "fault": "P"}  # the letter of the page these paths mak
 
 
 def canonical(setup: Setup, paths: list[Path]) -> tuple[Setup, list[Path]]:
-    """Pages and entries renumbered per letter in order of appearance (P1, P2, F1, E1, ...)."""
+    """Pages and entries renumbered per letter in order of appearance (P1, P2, F1, E1, ...),
+    threads named again after their first paths."""
+    from memcglang.hunt.race import named
+
     mapping: dict[str, str] = {}
     counts: dict[str, int] = {}
     for path in paths:
@@ -488,8 +490,6 @@ def canonical(setup: Setup, paths: list[Path]) -> tuple[Setup, list[Path]]:
                     letter = made if made and a == path.args[0] else m.group(1)
                     counts[letter] = counts.get(letter, 0) + 1
                     mapping[a.partition(".")[0]] = f"{letter}{counts[letter]}"
-    from memcglang.hunt.race import named
-
     return setup, named(rename_paths(paths, mapping))
 
 
